@@ -1,0 +1,240 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"runtime/debug"
+	"strings"
+
+	"github.com/api2mcp/api2mcp/configs"
+	"github.com/api2mcp/api2mcp/proxy"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = ""
+
+const usage = `api2mcp serves HTTP APIs as MCP tools, declared in mcp.yaml.
+
+Usage:
+  api2mcp serve    -c FILE [--listen ADDR]   serve MCP over HTTP (/mcp, /sse)
+  api2mcp stdio    -c FILE                   serve MCP on stdin/stdout
+  api2mcp validate -c FILE                   check the config, report every problem
+  api2mcp tools    -c FILE                   print the tools as tools/list gives them
+  api2mcp call     -c FILE TOOL [--args JSON]  call one tool against the real upstream
+  api2mcp version                            print the version
+
+Common flags:
+  -c, --config FILE     config file (default mcp.yaml)
+  --log-level LEVEL     debug, info, warn or error (default info)
+  --log-format FORMAT   text or json (default text)
+
+Exit status: 0 on success, 1 on a config error, a failed call or an isError
+result, 2 on a usage error.
+`
+
+// run is the whole CLI, testable: it returns the exit status.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "version", "--version", "-v":
+		fmt.Fprintln(stdout, "api2mcp", buildVersion())
+		return 0
+	case "help", "--help", "-h":
+		fmt.Fprint(stdout, usage)
+		return 0
+	case "serve", "stdio", "validate", "tools", "call":
+	default:
+		fmt.Fprintf(stderr, "api2mcp: unknown command %q\n\n%s", cmd, usage)
+		return 2
+	}
+
+	fs := flag.NewFlagSet("api2mcp "+cmd, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, usage) }
+	var configPath, listen, callArgs, logLevel, logFormat string
+	fs.StringVar(&configPath, "c", "mcp.yaml", "config file")
+	fs.StringVar(&configPath, "config", "mcp.yaml", "config file")
+	fs.StringVar(&logLevel, "log-level", "info", "log level")
+	fs.StringVar(&logFormat, "log-format", "text", "log format")
+	if cmd == "serve" {
+		fs.StringVar(&listen, "listen", "", "listen address (overrides server.listen)")
+	}
+	if cmd == "call" {
+		fs.StringVar(&callArgs, "args", "{}", "tool arguments as a JSON object")
+	}
+	positional, err := parseInterspersed(fs, rest)
+	if err != nil {
+		return 2
+	}
+	wantArgs := 0
+	if cmd == "call" {
+		wantArgs = 1
+	}
+	if len(positional) != wantArgs {
+		if cmd == "call" {
+			fmt.Fprintln(stderr, "api2mcp call: name exactly one tool")
+		} else {
+			fmt.Fprintf(stderr, "api2mcp %s: unexpected argument %q\n", cmd, positional[0])
+		}
+		return 2
+	}
+	logger, err := newLogger(stderr, logLevel, logFormat)
+	if err != nil {
+		fmt.Fprintf(stderr, "api2mcp %s: %v\n", cmd, err)
+		return 2
+	}
+
+	cfg, err := configs.Load(configPath, nil)
+	if err != nil {
+		reportConfigError(stderr, configPath, err)
+		return 1
+	}
+	if listen != "" {
+		cfg.Server.Listen = listen
+	}
+	for _, w := range cfg.Warnings {
+		logger.Warn("config_warning", "file", configPath, "warning", w)
+	}
+	if cmd == "validate" {
+		fmt.Fprintf(stdout, "%s: ok: %d tools, %d upstreams\n", configPath, len(cfg.Tools), len(cfg.Upstreams))
+		return 0
+	}
+	srv, err := proxy.New(cfg, &proxy.Options{Logger: logger, Version: buildVersion()})
+	if err != nil {
+		fmt.Fprintf(stderr, "api2mcp %s: %v\n", cmd, err)
+		return 1
+	}
+	defer srv.Close()
+
+	switch cmd {
+	case "tools":
+		out, err := srv.ListTools(ctx)
+		if err != nil {
+			fmt.Fprintf(stderr, "api2mcp tools: %v\n", err)
+			return 1
+		}
+		return writeIndented(stdout, stderr, out)
+	case "call":
+		if !json.Valid([]byte(callArgs)) {
+			fmt.Fprintln(stderr, "api2mcp call: --args is not valid JSON")
+			return 2
+		}
+		out, isError, err := srv.CallTool(ctx, positional[0], json.RawMessage(callArgs))
+		if err != nil {
+			fmt.Fprintf(stderr, "api2mcp call: %v\n", err)
+			return 1
+		}
+		if code := writeIndented(stdout, stderr, out); code != 0 {
+			return code
+		}
+		if isError {
+			return 1
+		}
+		return 0
+	case "stdio":
+		if err := srv.ServeStdio(ctx, io.NopCloser(stdin), nopWriteCloser{stdout}); err != nil {
+			fmt.Fprintf(stderr, "api2mcp stdio: %v\n", err)
+			return 1
+		}
+		return 0
+	default: // serve
+		ln, err := net.Listen("tcp", cfg.Server.Listen)
+		if err != nil {
+			fmt.Fprintf(stderr, "api2mcp serve: %v\n", err)
+			return 1
+		}
+		if err := srv.Serve(ctx, ln); err != nil {
+			fmt.Fprintf(stderr, "api2mcp serve: %v\n", err)
+			return 1
+		}
+		return 0
+	}
+}
+
+// parseInterspersed parses flags that may follow positional arguments
+// (api2mcp call TOOL --args …).
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		if fs.NArg() == 0 {
+			return positional, nil
+		}
+		positional = append(positional, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+}
+
+// reportConfigError prints every problem of a config that did not load, one
+// per line (expression snippets indented below their line).
+func reportConfigError(w io.Writer, path string, err error) {
+	var problems []error
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		problems = j.Unwrap()
+	} else {
+		problems = []error{err}
+	}
+	if len(problems) == 1 {
+		fmt.Fprintf(w, "%s: 1 problem:\n", path)
+	} else {
+		fmt.Fprintf(w, "%s: %d problems:\n", path, len(problems))
+	}
+	for _, p := range problems {
+		fmt.Fprintf(w, "- %s\n", strings.ReplaceAll(p.Error(), "\n", "\n    "))
+	}
+}
+
+func writeIndented(stdout, stderr io.Writer, raw json.RawMessage) int {
+	var buf bytes.Buffer
+	if err := json.Indent(&buf, raw, "", "  "); err != nil {
+		fmt.Fprintf(stderr, "api2mcp: %v\n", err)
+		return 1
+	}
+	buf.WriteByte('\n')
+	if _, err := stdout.Write(buf.Bytes()); err != nil {
+		return 1
+	}
+	return 0
+}
+
+func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level: %q is not debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, errors.New("--log-format: want text or json")
+}
+
+func buildVersion() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "dev"
+}
+
+type nopWriteCloser struct{ io.Writer }
+
+func (nopWriteCloser) Close() error { return nil }

@@ -1,0 +1,134 @@
+package configs
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"sort"
+	"strings"
+)
+
+// minSecretLen is the shortest resolved value treated as a secret to redact
+// from output; shorter values would match ordinary text.
+const minSecretLen = 4
+
+var placeholderRE = regexp.MustCompile(`\$\$|\$\{([^}]*)\}`)
+
+// checkPlaceholders reports ${…} anywhere outside the upstreams section:
+// secrets are resolved there only, so that they cannot reach expressions,
+// descriptions or anything else an agent sees.
+func checkPlaceholders(raw map[string]any) []error {
+	var errs []error
+	var walk func(path string, v any)
+	walk = func(path string, v any) {
+		switch v := v.(type) {
+		case map[string]any:
+			for _, k := range sortedKeys(v) {
+				if path == "" && k == "upstreams" {
+					continue
+				}
+				p := k
+				if path != "" {
+					p = path + "." + k
+				}
+				walk(p, v[k])
+			}
+		case []any:
+			for i, e := range v {
+				walk(fmt.Sprintf("%s[%d]", path, i), e)
+			}
+		case string:
+			if strings.Contains(v, "${") {
+				errs = append(errs, fmt.Errorf("%s: ${…} is resolved only in the upstreams section (secrets never reach tools)", path))
+			}
+		}
+	}
+	walk("", raw)
+	return errs
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// resolveSecrets expands ${VAR} and ${file:/path} in the upstreams section
+// and returns the values it produced, which are secrets. $$ is a literal $.
+func resolveSecrets(f *File, o *Options) ([]string, []error) {
+	var secrets []string
+	var errs []error
+	expand := func(field, s string) string {
+		return placeholderRE.ReplaceAllStringFunc(s, func(m string) string {
+			if m == "$$" {
+				return "$"
+			}
+			ref := m[2 : len(m)-1]
+			val, err := lookupSecret(ref, o)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", field, err))
+				return ""
+			}
+			if len(val) >= minSecretLen {
+				secrets = append(secrets, val)
+			}
+			return val
+		})
+	}
+	for _, name := range sortedKeys(f.Upstreams) {
+		u := f.Upstreams[name]
+		base := fmt.Sprintf("upstreams.%s", name)
+		u.URL = expand(base+".url", u.URL)
+		if len(u.Headers) > 0 {
+			h := make(map[string]string, len(u.Headers))
+			for _, k := range sortedKeys(u.Headers) {
+				h[k] = expand(base+".headers."+k, u.Headers[k])
+			}
+			u.Headers = h
+		}
+		f.Upstreams[name] = u
+	}
+	return secrets, errs
+}
+
+var envNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+func lookupSecret(ref string, o *Options) (string, error) {
+	if p, ok := strings.CutPrefix(ref, "file:"); ok {
+		if p == "" {
+			return "", errors.New("${file:} needs a path")
+		}
+		b, err := o.ReadFile(p)
+		if err != nil {
+			return "", fmt.Errorf("reading secret file %s: %w", p, errors.Unwrap(err))
+		}
+		return strings.TrimRight(string(b), "\r\n"), nil
+	}
+	if !envNameRE.MatchString(ref) {
+		return "", fmt.Errorf("${%s} is not a valid reference (want ${NAME} or ${file:/path})", ref)
+	}
+	v, ok := o.LookupEnv(ref)
+	if !ok {
+		return "", fmt.Errorf("environment variable %s is not set", ref)
+	}
+	return v, nil
+}
+
+// Redact replaces every secret value in s with "[redacted]". Upstreams can
+// echo credentials in error bodies; nothing resolved from ${…} may reach an
+// agent or a log.
+func (c *Config) Redact(s string) string {
+	for _, sec := range c.secrets {
+		if strings.Contains(s, sec) {
+			s = strings.ReplaceAll(s, sec, "[redacted]")
+		}
+	}
+	return s
+}
+
+// Secrets returns the resolved secret values, for callers that must scan
+// bytes rather than strings.
+func (c *Config) Secrets() []string { return c.secrets }

@@ -1,0 +1,103 @@
+package configs
+
+import (
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/api2mcp/api2mcp/mapping"
+)
+
+// Defaults, applied in one place (see applyDefaults).
+const (
+	DefaultServerName       = "api2mcp"
+	DefaultListen           = "127.0.0.1:8080"
+	DefaultMaxRequestBytes  = 4 << 20 // 4 MiB
+	DefaultShutdownTimeout  = 15 * time.Second
+	DefaultSessionTimeout   = 30 * time.Minute
+	DefaultUpstreamTimeout  = 30 * time.Second
+	DefaultMaxResponseBytes = 10 << 20 // 10 MiB
+)
+
+// File is mcp.yaml as written, after environment overrides and secret
+// resolution, before compilation.
+type File struct {
+	Server    ServerSpec              `koanf:"server"`
+	Upstreams map[string]UpstreamSpec `koanf:"upstreams"`
+	Tools     []mapping.Spec          `koanf:"tools"`
+}
+
+// ServerSpec is the server section. Every field can be overridden by an
+// API2MCP_SERVER_<FIELD> environment variable.
+type ServerSpec struct {
+	// Name is the server name reported at initialize; empty means "api2mcp".
+	Name string `koanf:"name"`
+	// Version is the server version reported at initialize; empty means the
+	// binary's version.
+	Version string `koanf:"version"`
+	// Instructions are sent to clients at initialize; empty sends none.
+	Instructions string `koanf:"instructions"`
+	// Listen is the host:port the HTTP server binds; empty means 127.0.0.1:8080.
+	Listen string `koanf:"listen"`
+	// PublicURL is the URL clients use to reach the server (behind a proxy);
+	// empty means none is known. Its host is accepted in Origin headers.
+	PublicURL string `koanf:"public_url"`
+	// Stateful makes Streamable HTTP keep sessions (Mcp-Session-Id); false
+	// (the default) serves every request on its own, so replicas need no
+	// sticky sessions.
+	Stateful bool `koanf:"stateful"`
+	// SessionTimeout closes stateful and SSE sessions idle for this long; zero
+	// means 30m.
+	SessionTimeout time.Duration `koanf:"session_timeout"`
+	// MaxRequestBytes caps the size of one request body in bytes; zero means
+	// 4 MiB.
+	MaxRequestBytes int64 `koanf:"max_request_bytes"`
+	// ShutdownTimeout is how long in-flight calls may take to finish after
+	// SIGINT or SIGTERM; zero means 15s.
+	ShutdownTimeout time.Duration `koanf:"shutdown_timeout"`
+	// AllowedOrigins lists the browser origins (scheme://host[:port]) allowed
+	// besides the server's own; "*" allows any. Empty allows none.
+	AllowedOrigins []string `koanf:"allowed_origins"`
+}
+
+// UpstreamSpec is one entry of the upstreams section. It is the only section
+// where ${VAR} and ${file:/path} are resolved.
+type UpstreamSpec struct {
+	// URL is the base URL; tool paths are appended to its path.
+	URL string `koanf:"url"`
+	// Timeout bounds one upstream call, from connecting to reading the whole
+	// body; zero means 30s.
+	Timeout time.Duration `koanf:"timeout"`
+	// Headers are sent on every request to this upstream (credentials live
+	// here). They are never shown to agents, logged or returned.
+	Headers map[string]string `koanf:"headers"`
+	// ForwardHeaders lists client request headers passed through to the
+	// upstream (HTTP transports only). Nothing else is forwarded.
+	ForwardHeaders []string `koanf:"forward_headers"`
+	// MaxResponseBytes caps the size of a response body in bytes; a larger
+	// body fails the call. Zero means 10 MiB.
+	MaxResponseBytes int64 `koanf:"max_response_bytes"`
+}
+
+// Config is a loaded, validated and compiled configuration.
+type Config struct {
+	// Path is the file it was loaded from.
+	Path      string
+	Server    ServerSpec
+	Upstreams map[string]*Upstream
+	Tools     []*mapping.Tool
+	// Warnings are problems that do not stop the server.
+	Warnings []string
+
+	secrets []string
+}
+
+// Upstream is a compiled upstream.
+type Upstream struct {
+	Name             string
+	URL              *url.URL
+	Timeout          time.Duration
+	Header           http.Header // secret: never log or return
+	ForwardHeaders   []string    // canonical names
+	MaxResponseBytes int64
+}

@@ -1,0 +1,195 @@
+package configs
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+
+	"github.com/api2mcp/api2mcp/mapping"
+)
+
+var headerNameRE = regexp.MustCompile("^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+
+// compile checks every section, applies defaults and compiles the tools.
+// It reports every problem, each with its field path.
+func compile(path string, f *File) (*Config, []error) {
+	var errs []error
+	fail := func(field, format string, a ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", field, fmt.Sprintf(format, a...)))
+	}
+	cfg := &Config{Path: path, Server: f.Server, Upstreams: map[string]*Upstream{}}
+	applyDefaults(&cfg.Server)
+	s := cfg.Server
+	if _, _, err := net.SplitHostPort(s.Listen); err != nil {
+		fail("server.listen", "%q is not host:port: %v", s.Listen, err)
+	}
+	if s.PublicURL != "" {
+		if u, err := url.Parse(s.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			fail("server.public_url", "%q is not an absolute http(s) URL", s.PublicURL)
+		}
+	}
+	if s.SessionTimeout < 0 {
+		fail("server.session_timeout", "must not be negative")
+	}
+	if s.ShutdownTimeout < 0 {
+		fail("server.shutdown_timeout", "must not be negative")
+	}
+	if s.MaxRequestBytes < 0 {
+		fail("server.max_request_bytes", "must not be negative")
+	}
+	for i, o := range s.AllowedOrigins {
+		if o == "*" {
+			continue
+		}
+		if u, err := url.Parse(o); err != nil || u.Scheme == "" || u.Host == "" || (u.Path != "" && u.Path != "/") {
+			fail(fmt.Sprintf("server.allowed_origins[%d]", i), "%q is not an origin (scheme://host[:port])", o)
+		}
+	}
+
+	for _, name := range sortedKeys(f.Upstreams) {
+		u, uerrs := compileUpstream(name, f.Upstreams[name])
+		errs = append(errs, uerrs...)
+		if u != nil {
+			cfg.Upstreams[name] = u
+		}
+	}
+
+	seen := map[string]int{}
+	for i, spec := range f.Tools {
+		prefix := fmt.Sprintf("tools[%d]", i)
+		if spec.Name != "" {
+			prefix += fmt.Sprintf(" %q", spec.Name)
+		}
+		if j, dup := seen[spec.Name]; dup && spec.Name != "" {
+			errs = append(errs, fmt.Errorf("%s: name: already used by tools[%d]", prefix, j))
+		}
+		seen[spec.Name] = i
+		var toolErrs []error
+		up, ok := f.Upstreams[spec.Upstream]
+		if spec.Upstream != "" && !ok {
+			toolErrs = append(toolErrs, &mapping.FieldError{Field: "upstream", Err: fmt.Errorf("%q is not in upstreams (have: %s)", spec.Upstream, strings.Join(sortedKeys(f.Upstreams), ", "))})
+		}
+		t, err := mapping.Compile(spec)
+		if err != nil {
+			toolErrs = append(toolErrs, unjoin(err)...)
+		}
+		if t != nil && ok {
+			for _, h := range t.HeaderNames() {
+				for k := range up.Headers {
+					if http.CanonicalHeaderKey(k) == h {
+						toolErrs = append(toolErrs, &mapping.FieldError{Field: "headers." + h, Err: fmt.Errorf("is set by upstream %q; a tool cannot override upstream headers", spec.Upstream)})
+					}
+				}
+			}
+		}
+		for _, e := range toolErrs {
+			errs = append(errs, fmt.Errorf("%s: %w", prefix, e))
+		}
+		if len(toolErrs) == 0 {
+			cfg.Tools = append(cfg.Tools, t)
+		}
+	}
+	if len(f.Tools) == 0 {
+		cfg.Warnings = append(cfg.Warnings, "no tools are declared")
+	}
+	return cfg, errs
+}
+
+func unjoin(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
+}
+
+func applyDefaults(s *ServerSpec) {
+	if s.Name == "" {
+		s.Name = DefaultServerName
+	}
+	if s.Listen == "" {
+		s.Listen = DefaultListen
+	}
+	if s.MaxRequestBytes == 0 {
+		s.MaxRequestBytes = DefaultMaxRequestBytes
+	}
+	if s.ShutdownTimeout == 0 {
+		s.ShutdownTimeout = DefaultShutdownTimeout
+	}
+	if s.SessionTimeout == 0 {
+		s.SessionTimeout = DefaultSessionTimeout
+	}
+}
+
+func compileUpstream(name string, spec UpstreamSpec) (*Upstream, []error) {
+	var errs []error
+	field := "upstreams." + name
+	fail := func(sub, format string, a ...any) {
+		errs = append(errs, fmt.Errorf("%s.%s: %s", field, sub, fmt.Sprintf(format, a...)))
+	}
+	u := &Upstream{
+		Name:             name,
+		Timeout:          spec.Timeout,
+		MaxResponseBytes: spec.MaxResponseBytes,
+		Header:           http.Header{},
+	}
+	if u.Timeout == 0 {
+		u.Timeout = DefaultUpstreamTimeout
+	}
+	if u.Timeout < 0 {
+		fail("timeout", "must not be negative")
+	}
+	if u.MaxResponseBytes == 0 {
+		u.MaxResponseBytes = DefaultMaxResponseBytes
+	}
+	if u.MaxResponseBytes < 0 {
+		fail("max_response_bytes", "must not be negative")
+	}
+	// The URL may carry a secret (an API key in the query): errors describe it
+	// without quoting it.
+	if spec.URL == "" {
+		fail("url", "required")
+	} else if parsed, err := url.Parse(spec.URL); err != nil {
+		fail("url", "not a valid URL")
+	} else if parsed.Scheme != "http" && parsed.Scheme != "https" {
+		fail("url", "scheme must be http or https")
+	} else if parsed.Host == "" {
+		fail("url", "has no host")
+	} else if parsed.Fragment != "" {
+		fail("url", "must not have a #fragment")
+	} else {
+		parsed.Path = strings.TrimSuffix(parsed.Path, "/")
+		parsed.RawPath = strings.TrimSuffix(parsed.RawPath, "/")
+		u.URL = parsed
+	}
+	for _, k := range sortedKeys(spec.Headers) {
+		v := spec.Headers[k]
+		if !headerNameRE.MatchString(k) {
+			fail("headers."+k, "not a valid header name")
+			continue
+		}
+		if strings.ContainsFunc(v, func(r rune) bool { return (r < 0x20 && r != '\t') || r == 0x7f }) {
+			fail("headers."+k, "value contains a control character")
+			continue
+		}
+		u.Header.Set(k, v)
+	}
+	for i, h := range spec.ForwardHeaders {
+		if !headerNameRE.MatchString(h) {
+			fail(fmt.Sprintf("forward_headers[%d]", i), "%q is not a valid header name", h)
+			continue
+		}
+		c := http.CanonicalHeaderKey(h)
+		if c == "Authorization" || c == "Cookie" || c == "Host" || c == "Proxy-Authorization" {
+			fail(fmt.Sprintf("forward_headers[%d]", i), "%s is never forwarded: the agent's credentials must not reach the upstream", c)
+			continue
+		}
+		u.ForwardHeaders = append(u.ForwardHeaders, c)
+	}
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	return u, nil
+}

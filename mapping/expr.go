@@ -1,0 +1,179 @@
+package mapping
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/expr-lang/expr"
+	"github.com/expr-lang/expr/ast"
+	"github.com/expr-lang/expr/file"
+	"github.com/expr-lang/expr/vm"
+)
+
+// RequestEnv is what request-side expressions see. Expressions never see the
+// process environment, upstream settings or secrets.
+type RequestEnv struct {
+	// Args are the validated arguments, defaults applied.
+	Args map[string]any `expr:"args"`
+	// Claims describe the authenticated caller; empty when auth is off.
+	Claims map[string]any `expr:"claims"`
+}
+
+// maxExprNodes bounds the size of one expression's syntax tree.
+const maxExprNodes = 2000
+
+// program is one compiled expression and the config field it came from.
+type program struct {
+	field string // e.g. "query.status"
+	prog  *vm.Program
+}
+
+// compileExpr compiles src against RequestEnv. When the input schema is
+// closed, a reference to an argument it does not declare is an error with
+// the line and column of the reference.
+func compileExpr(field, src string, in *inputSchema) (*program, error) {
+	if strings.TrimSpace(src) == "" {
+		return nil, fmt.Errorf("%s: empty expression", field)
+	}
+	p, err := expr.Compile(src, expr.Env(RequestEnv{}), expr.MaxNodes(maxExprNodes))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %s", field, exprErrorText(err))
+	}
+	if in != nil && in.closed {
+		v := &argRefs{}
+		node := p.Node()
+		ast.Walk(&node, v)
+		for _, ref := range v.refs {
+			if _, ok := in.properties[ref.name]; !ok {
+				e := &file.Error{Location: ref.loc, Message: fmt.Sprintf("unknown argument %q (not in input.properties)", ref.name)}
+				e.Bind(p.Source())
+				return nil, fmt.Errorf("%s: %s", field, exprErrorText(e))
+			}
+		}
+	}
+	return &program{field: field, prog: p}, nil
+}
+
+// exprErrorText renders an expr error as "message (line L, column C)" plus
+// the caret snippet expr produces.
+func exprErrorText(err error) string {
+	fe, ok := err.(*file.Error)
+	if !ok {
+		return err.Error()
+	}
+	return fmt.Sprintf("%s (line %d, column %d)%s", fe.Message, fe.Line, fe.Column+1, fe.Snippet)
+}
+
+type argRef struct {
+	name string
+	loc  file.Location
+}
+
+// argRefs collects args.NAME and args["NAME"] references.
+type argRefs struct{ refs []argRef }
+
+func (v *argRefs) Visit(node *ast.Node) {
+	m, ok := (*node).(*ast.MemberNode)
+	if !ok {
+		return
+	}
+	id, ok := m.Node.(*ast.IdentifierNode)
+	if !ok || id.Value != "args" {
+		return
+	}
+	if s, ok := m.Property.(*ast.StringNode); ok {
+		v.refs = append(v.refs, argRef{name: s.Value, loc: m.Property.Location()})
+	}
+}
+
+// EvalError is an expression that failed at call time.
+type EvalError struct {
+	Field string
+	Err   error
+}
+
+func (e *EvalError) Error() string { return fmt.Sprintf("evaluating %s: %v", e.Field, e.Err) }
+func (e *EvalError) Unwrap() error { return e.Err }
+
+func (p *program) run(env *RequestEnv) (any, error) {
+	v, err := expr.Run(p.prog, env)
+	if err != nil {
+		return nil, &EvalError{Field: p.field, Err: err}
+	}
+	return v, nil
+}
+
+// scalarText formats a scalar expression result for a URL or header.
+// ok is false for values that are not scalars (arrays, objects).
+func scalarText(v any) (s string, ok bool, err error) {
+	switch v := v.(type) {
+	case string:
+		return v, true, nil
+	case bool:
+		return strconv.FormatBool(v), true, nil
+	case int:
+		return strconv.Itoa(v), true, nil
+	case int64:
+		return strconv.FormatInt(v, 10), true, nil
+	case int32:
+		return strconv.FormatInt(int64(v), 10), true, nil
+	case uint, uint64, uint32, int8, int16, uint8, uint16:
+		return fmt.Sprint(v), true, nil
+	case float64:
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return "", false, fmt.Errorf("%v is not a JSON number", v)
+		}
+		return strconv.FormatFloat(v, 'f', -1, 64), true, nil
+	case float32:
+		return strconv.FormatFloat(float64(v), 'f', -1, 32), true, nil
+	case json.Number:
+		return string(v), true, nil
+	case time.Time:
+		return v.Format(time.RFC3339Nano), true, nil
+	case time.Duration:
+		return v.String(), true, nil
+	}
+	return "", false, nil
+}
+
+// textValues turns an expression result into the strings of a query
+// parameter or header: nil gives none, an array gives one per element, an
+// object gives its JSON encoding.
+func textValues(v any) ([]string, error) {
+	if v == nil {
+		return nil, nil
+	}
+	if s, ok, err := scalarText(v); ok || err != nil {
+		return []string{s}, err
+	}
+	if arr, ok := v.([]any); ok {
+		out := make([]string, 0, len(arr))
+		for i, e := range arr {
+			if e == nil {
+				continue
+			}
+			s, ok, err := scalarText(e)
+			if err != nil {
+				return nil, fmt.Errorf("element %d: %w", i, err)
+			}
+			if !ok {
+				b, err := json.Marshal(e)
+				if err != nil {
+					return nil, fmt.Errorf("element %d: %w", i, err)
+				}
+				s = string(b)
+			}
+			out = append(out, s)
+		}
+		return out, nil
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, fmt.Errorf("result is not representable as JSON: %w", err)
+	}
+	return []string{string(b)}, nil
+}

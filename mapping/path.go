@@ -1,0 +1,149 @@
+package mapping
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+)
+
+// pathTemplate is a parsed path: literal parts (already escaped, as written in
+// the config) and {name} placeholders.
+type pathTemplate struct {
+	parts []pathPart
+}
+
+type pathPart struct {
+	literal string
+	param   string // set for a placeholder
+}
+
+// parsePath parses and checks a path template against the input schema.
+func parsePath(p string, in *inputSchema) (pathTemplate, []error) {
+	var t pathTemplate
+	var errs []error
+	if p == "" {
+		return t, nil
+	}
+	if !strings.HasPrefix(p, "/") {
+		errs = append(errs, fmt.Errorf("%q must start with /", p))
+	}
+	if strings.ContainsAny(p, "?#") {
+		errs = append(errs, fmt.Errorf("%q must not contain ? or # (map query parameters under query:)", p))
+	}
+	seen := map[string]bool{}
+	rest := p
+	for rest != "" {
+		open := strings.IndexByte(rest, '{')
+		if open < 0 {
+			t.parts = append(t.parts, pathPart{literal: rest})
+			break
+		}
+		if open > 0 {
+			t.parts = append(t.parts, pathPart{literal: rest[:open]})
+		}
+		end := strings.IndexByte(rest[open:], '}')
+		if end < 0 {
+			errs = append(errs, fmt.Errorf("unclosed { in %q", p))
+			break
+		}
+		name := rest[open+1 : open+end]
+		rest = rest[open+end+1:]
+		if name == "" || strings.ContainsAny(name, "{/") {
+			errs = append(errs, fmt.Errorf("bad placeholder {%s} in %q", name, p))
+			continue
+		}
+		t.parts = append(t.parts, pathPart{param: name})
+		if seen[name] {
+			continue
+		}
+		seen[name] = true
+		if in == nil {
+			continue
+		}
+		prop, ok := in.properties[name]
+		if !ok {
+			errs = append(errs, fmt.Errorf("parameter %q is not in input", name))
+			continue
+		}
+		if _, hasDefault := prop["default"]; !in.required[name] && !hasDefault {
+			errs = append(errs, fmt.Errorf("parameter %q must be required or have a default", name))
+		}
+		if typ, ok := prop["type"].(string); ok && typ != "string" && typ != "integer" && typ != "number" && typ != "boolean" {
+			errs = append(errs, fmt.Errorf("parameter %q has type %s; a path segment needs a string, integer, number or boolean", name, typ))
+		}
+	}
+	for _, part := range t.parts {
+		if part.param == "" && strings.Contains(part.literal, "}") {
+			errs = append(errs, fmt.Errorf("unopened } in %q", p))
+		}
+		if part.param == "" {
+			if _, err := url.PathUnescape(part.literal); err != nil {
+				errs = append(errs, fmt.Errorf("bad escape in %q: %v", p, err))
+			}
+		}
+	}
+	return t, errs
+}
+
+// params returns the names of the placeholders.
+func (t pathTemplate) params() map[string]bool {
+	m := map[string]bool{}
+	for _, p := range t.parts {
+		if p.param != "" {
+			m[p.param] = true
+		}
+	}
+	return m
+}
+
+// build fills the placeholders from args and returns the escaped path.
+func (t pathTemplate) build(args map[string]any) (string, []string) {
+	var b strings.Builder
+	var problems []string
+	for _, part := range t.parts {
+		if part.param == "" {
+			b.WriteString(part.literal)
+			continue
+		}
+		s, err := pathSegment(args[part.param])
+		if err != nil {
+			problems = append(problems, "/"+part.param+": "+err.Error())
+			continue
+		}
+		b.WriteString(url.PathEscape(s))
+	}
+	return b.String(), problems
+}
+
+// pathSegment renders one path argument and rejects values that would move
+// the request elsewhere once an upstream or an intermediary decodes them.
+func pathSegment(v any) (string, error) {
+	if v == nil {
+		return "", errors.New("missing (it fills a path segment)")
+	}
+	s, ok, err := scalarText(v)
+	if err != nil {
+		return "", err
+	}
+	if !ok {
+		return "", fmt.Errorf("must be a string or a number to fill a path segment, not %s", jsonKind(v))
+	}
+	if s == "" {
+		return "", errors.New("must not be empty (it fills a path segment)")
+	}
+	for _, seg := range strings.FieldsFunc(s, func(r rune) bool { return r == '/' || r == '\\' }) {
+		if seg == "." || seg == ".." {
+			return "", fmt.Errorf("%q contains a %q path segment", s, seg)
+		}
+	}
+	if s == "." || s == ".." {
+		return "", fmt.Errorf("%q is not allowed in a path segment", s)
+	}
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f {
+			return "", errors.New("contains a control character")
+		}
+	}
+	return s, nil
+}

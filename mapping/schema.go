@@ -1,0 +1,267 @@
+package mapping
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
+)
+
+// inputSchema is a tool's compiled argument schema.
+type inputSchema struct {
+	raw        json.RawMessage // canonical JSON, as tools/list shows it
+	schema     *jsonschema.Schema
+	properties map[string]map[string]any // top-level property schemas
+	required   map[string]bool
+	closed     bool // no arguments beyond properties
+}
+
+const schemaURL = "api2mcp:input.json"
+
+// compileInput checks that input is an object schema, closes it unless it
+// says otherwise, and compiles it. The schema is round-tripped through JSON so
+// that YAML-typed values (ints, nested maps) become plain JSON values.
+func compileInput(input map[string]any) (*inputSchema, error) {
+	doc := map[string]any{}
+	if len(input) > 0 {
+		b, err := json.Marshal(input)
+		if err != nil {
+			return nil, fmt.Errorf("not representable as JSON: %w", err)
+		}
+		if err := json.Unmarshal(b, &doc); err != nil {
+			return nil, err
+		}
+	}
+	if t, ok := doc["type"]; !ok {
+		doc["type"] = "object"
+	} else if t != "object" {
+		return nil, fmt.Errorf(`root type must be "object", not %v`, t)
+	}
+	if _, ok := doc["additionalProperties"]; !ok {
+		doc["additionalProperties"] = false
+	}
+	if _, ok := doc["properties"]; !ok {
+		doc["properties"] = map[string]any{}
+	}
+	raw, err := json.Marshal(doc)
+	if err != nil {
+		return nil, err
+	}
+	parsed, err := jsonschema.UnmarshalJSON(bytes.NewReader(raw))
+	if err != nil {
+		return nil, err
+	}
+	c := jsonschema.NewCompiler()
+	c.DefaultDraft(jsonschema.Draft2020)
+	c.AssertFormat()
+	c.UseLoader(noLoader{})
+	if err := c.AddResource(schemaURL, parsed); err != nil {
+		return nil, err
+	}
+	sch, err := c.Compile(schemaURL)
+	if err != nil {
+		return nil, fmt.Errorf("invalid JSON Schema: %s", strings.ReplaceAll(err.Error(), schemaURL, ""))
+	}
+	in := &inputSchema{raw: raw, schema: sch, properties: map[string]map[string]any{}, required: map[string]bool{}}
+	props, ok := doc["properties"].(map[string]any)
+	if !ok {
+		return nil, errors.New("properties must be an object")
+	}
+	for name, p := range props {
+		pm, _ := p.(map[string]any)
+		in.properties[name] = pm
+	}
+	if req, ok := doc["required"].([]any); ok {
+		for _, r := range req {
+			if s, ok := r.(string); ok {
+				in.required[s] = true
+			}
+		}
+	}
+	in.closed = doc["additionalProperties"] == false
+	return in, nil
+}
+
+// noLoader refuses every external $ref: a tool schema is self-contained.
+type noLoader struct{}
+
+func (noLoader) Load(url string) (any, error) {
+	return nil, fmt.Errorf("external $ref %q is not allowed", url)
+}
+
+// ArgumentError reports arguments that do not match the tool's input schema.
+// Each problem starts with the JSON pointer of the offending value.
+type ArgumentError struct {
+	Problems []string
+}
+
+func (e *ArgumentError) Error() string {
+	if len(e.Problems) == 1 {
+		return "invalid arguments: " + e.Problems[0]
+	}
+	return "invalid arguments:\n- " + strings.Join(e.Problems, "\n- ")
+}
+
+// decodeArgs parses raw arguments, applies defaults, validates them and
+// converts numbers for expressions. Integers keep every digit: those that fit
+// in 64 bits become int, larger ones stay json.Number.
+func (in *inputSchema) decodeArgs(raw json.RawMessage) (map[string]any, error) {
+	var v any
+	if len(bytes.TrimSpace(raw)) == 0 || bytes.Equal(bytes.TrimSpace(raw), []byte("null")) {
+		v = map[string]any{}
+	} else {
+		d := json.NewDecoder(bytes.NewReader(raw))
+		d.UseNumber()
+		if err := d.Decode(&v); err != nil {
+			return nil, &ArgumentError{Problems: []string{"arguments are not valid JSON: " + err.Error()}}
+		}
+		if d.More() {
+			return nil, &ArgumentError{Problems: []string{"arguments are not valid JSON: trailing data"}}
+		}
+	}
+	args, ok := v.(map[string]any)
+	if !ok {
+		return nil, &ArgumentError{Problems: []string{fmt.Sprintf("arguments must be a JSON object, not %s", jsonKind(v))}}
+	}
+	applyDefaults(in.properties, args)
+	if err := in.schema.Validate(v); err != nil {
+		var ve *jsonschema.ValidationError
+		if !errors.As(err, &ve) {
+			return nil, &ArgumentError{Problems: []string{err.Error()}}
+		}
+		return nil, &ArgumentError{Problems: validationProblems(ve)}
+	}
+	normalizeNumbers(args)
+	return args, nil
+}
+
+// applyDefaults fills absent properties that declare a default, descending
+// into nested objects that are present.
+func applyDefaults(props map[string]map[string]any, obj map[string]any) {
+	for name, p := range props {
+		if p == nil {
+			continue
+		}
+		val, present := obj[name]
+		if !present {
+			if d, ok := p["default"]; ok {
+				obj[name] = deepCopy(d)
+			}
+			continue
+		}
+		sub, ok := val.(map[string]any)
+		nested, ok2 := p["properties"].(map[string]any)
+		if ok && ok2 {
+			m := make(map[string]map[string]any, len(nested))
+			for k, v := range nested {
+				m[k], _ = v.(map[string]any)
+			}
+			applyDefaults(m, sub)
+		}
+	}
+}
+
+// deepCopy copies a default so that calls never share mutable values. Numbers
+// in compiled schemas are float64 from encoding/json; they are turned into
+// json.Number so that the validator and the number normaliser see what a
+// client would have sent.
+func deepCopy(v any) any {
+	switch v := v.(type) {
+	case map[string]any:
+		m := make(map[string]any, len(v))
+		for k, e := range v {
+			m[k] = deepCopy(e)
+		}
+		return m
+	case []any:
+		s := make([]any, len(v))
+		for i, e := range v {
+			s[i] = deepCopy(e)
+		}
+		return s
+	case float64:
+		return json.Number(strconv.FormatFloat(v, 'g', -1, 64))
+	default:
+		return v
+	}
+}
+
+func validationProblems(ve *jsonschema.ValidationError) []string {
+	var out []string
+	var walk func(e *jsonschema.ValidationError)
+	walk = func(e *jsonschema.ValidationError) {
+		if len(e.Causes) == 0 {
+			loc := "/" + strings.Join(e.InstanceLocation, "/")
+			unit := e.BasicOutput()
+			text := ""
+			if unit.Error != nil {
+				text = unit.Error.String()
+			}
+			out = append(out, loc+": "+text)
+			return
+		}
+		for _, c := range e.Causes {
+			walk(c)
+		}
+	}
+	walk(ve)
+	sort.Strings(out)
+	return out
+}
+
+// normalizeNumbers turns json.Number values into int (when integral and in
+// range) or float64, in place, so expressions compare and compute with them.
+func normalizeNumbers(v any) any {
+	switch v := v.(type) {
+	case map[string]any:
+		for k, e := range v {
+			v[k] = normalizeNumbers(e)
+		}
+		return v
+	case []any:
+		for i, e := range v {
+			v[i] = normalizeNumbers(e)
+		}
+		return v
+	case json.Number:
+		if i, err := strconv.ParseInt(string(v), 10, 64); err == nil {
+			return int(i)
+		}
+		f, err := strconv.ParseFloat(string(v), 64)
+		if err != nil {
+			return v // out of float range: keep the digits
+		}
+		if f == math.Trunc(f) && math.Abs(f) < 1<<53 {
+			return int(f)
+		}
+		if f == math.Trunc(f) {
+			return v // a large integer written with an exponent: keep it exact
+		}
+		return f
+	default:
+		return v
+	}
+}
+
+func jsonKind(v any) string {
+	switch v.(type) {
+	case nil:
+		return "null"
+	case bool:
+		return "a boolean"
+	case json.Number, float64, int:
+		return "a number"
+	case string:
+		return "a string"
+	case []any:
+		return "an array"
+	default:
+		return "an object"
+	}
+}

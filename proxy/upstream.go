@@ -1,0 +1,163 @@
+package proxy
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"syscall"
+
+	"github.com/api2mcp/api2mcp/configs"
+	"github.com/api2mcp/api2mcp/mapping"
+)
+
+// upstreamClient sends mapped requests to one upstream.
+type upstreamClient struct {
+	cfg       *configs.Upstream
+	client    *http.Client
+	userAgent string
+}
+
+// maxIdleConnsPerHost bounds the idle connections kept to one upstream.
+const maxIdleConnsPerHost = 64
+
+func newUpstreamClient(u *configs.Upstream, userAgent string) *upstreamClient {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost = maxIdleConnsPerHost
+	tr.MaxIdleConns = maxIdleConnsPerHost * 2
+	tr.ResponseHeaderTimeout = u.Timeout
+	tr.Proxy = nil // an internal API is reached directly, never via HTTP_PROXY
+	origin := u.URL.Scheme + "://" + u.URL.Host
+	return &upstreamClient{
+		cfg:       u,
+		userAgent: userAgent,
+		client: &http.Client{
+			Transport: tr,
+			Timeout:   u.Timeout,
+			// Redirects are followed only within the upstream's origin: a
+			// redirect elsewhere would carry its credentials to a stranger.
+			CheckRedirect: func(req *http.Request, via []*http.Request) error {
+				if len(via) >= 5 {
+					return http.ErrUseLastResponse
+				}
+				if req.URL.Scheme+"://"+req.URL.Host != origin {
+					return http.ErrUseLastResponse
+				}
+				return nil
+			},
+		},
+	}
+}
+
+// response is an upstream answer read in full.
+type response struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+// callError is a failed upstream call, described without the URL (which may
+// hold a secret) in words an agent can act on.
+type callError struct{ msg string }
+
+func (e *callError) Error() string { return e.msg }
+
+// do sends r with the upstream's credentials and the allow-listed client
+// headers, and reads the response up to the size cap.
+func (c *upstreamClient) do(ctx context.Context, r *mapping.Request, clientHeader http.Header) (*response, error) {
+	u := *c.cfg.URL
+	u.Path += pathUnescaped(r.Path)
+	u.RawPath = c.cfg.URL.EscapedPath() + r.Path
+	switch {
+	case u.RawQuery == "":
+		u.RawQuery = r.Query
+	case r.Query != "":
+		u.RawQuery += "&" + r.Query
+	}
+	var body io.Reader
+	if r.Body != nil {
+		body = bytes.NewReader(r.Body)
+	}
+	req, err := http.NewRequestWithContext(ctx, r.Method, u.String(), body)
+	if err != nil {
+		return nil, &callError{msg: "building the upstream request failed"}
+	}
+	for k, v := range r.Header {
+		req.Header[k] = v
+	}
+	for _, k := range c.cfg.ForwardHeaders {
+		if v, ok := clientHeader[k]; ok {
+			req.Header[k] = v
+		}
+	}
+	if r.ContentType != "" {
+		req.Header.Set("Content-Type", r.ContentType)
+	}
+	if req.Header.Get("Accept") == "" {
+		req.Header.Set("Accept", "application/json, text/*;q=0.9, */*;q=0.8")
+	}
+	req.Header.Set("User-Agent", c.userAgent)
+	for k, v := range c.cfg.Header {
+		req.Header[k] = v
+	}
+	resp, err := c.client.Do(req)
+	if err != nil {
+		return nil, c.describe(ctx, err)
+	}
+	defer resp.Body.Close()
+	limit := c.cfg.MaxResponseBytes
+	data, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
+	if err != nil {
+		return nil, c.describe(ctx, err)
+	}
+	if int64(len(data)) > limit {
+		return nil, &callError{msg: fmt.Sprintf("upstream %s sent a response larger than %d bytes (max_response_bytes)", c.cfg.Name, limit)}
+	}
+	return &response{status: resp.StatusCode, header: resp.Header, body: data}, nil
+}
+
+// pathUnescaped decodes an escaped path for url.URL.Path; RawPath keeps the
+// exact escaping.
+func pathUnescaped(p string) string {
+	s, err := url.PathUnescape(p)
+	if err != nil {
+		return p
+	}
+	return s
+}
+
+// describe turns a transport error into a message without URLs.
+func (c *upstreamClient) describe(ctx context.Context, err error) error {
+	name := c.cfg.Name
+	var ne net.Error
+	var dnsErr *net.DNSError
+	switch {
+	case ctx.Err() != nil && errors.Is(ctx.Err(), context.Canceled):
+		return &callError{msg: "the call was cancelled"}
+	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
+		return &callError{msg: fmt.Sprintf("upstream %s did not answer within %s", name, c.cfg.Timeout)}
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return &callError{msg: fmt.Sprintf("could not connect to upstream %s: connection refused", name)}
+	case errors.As(err, &dnsErr):
+		return &callError{msg: fmt.Sprintf("could not resolve the host of upstream %s", name)}
+	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return &callError{msg: fmt.Sprintf("upstream %s closed the connection before answering in full", name)}
+	}
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	msg := err.Error()
+	if strings.Contains(msg, "://") {
+		msg = "transport error"
+	}
+	return &callError{msg: fmt.Sprintf("upstream %s request failed: %s", name, msg)}
+}
+
+// closeIdle releases idle connections.
+func (c *upstreamClient) closeIdle() { c.client.CloseIdleConnections() }
