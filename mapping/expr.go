@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -150,7 +151,7 @@ func textValues(v any) ([]string, error) {
 	if s, ok, err := scalarText(v); ok || err != nil {
 		return []string{s}, err
 	}
-	if arr, ok := v.([]any); ok {
+	if arr, ok := asSlice(v); ok {
 		out := make([]string, 0, len(arr))
 		for i, e := range arr {
 			if e == nil {
@@ -176,4 +177,24 @@ func textValues(v any) ([]string, error) {
 		return nil, fmt.Errorf("result is not representable as JSON: %w", err)
 	}
 	return []string{string(b)}, nil
+}
+
+// asSlice returns the elements of any slice except []byte (expr functions
+// such as split return typed slices).
+func asSlice(v any) ([]any, bool) {
+	switch v := v.(type) {
+	case []any:
+		return v, true
+	case []byte:
+		return nil, false
+	}
+	rv := reflect.ValueOf(v)
+	if rv.Kind() != reflect.Slice && rv.Kind() != reflect.Array {
+		return nil, false
+	}
+	out := make([]any, rv.Len())
+	for i := range out {
+		out[i] = rv.Index(i).Interface()
+	}
+	return out, true
 }
