@@ -34,7 +34,7 @@ func (t *Tool) ShapeResponse(status int, header http.Header, body []byte) Result
 		return Result{IsError: true, Text: statusText(status) + errorDetail(body, isJSON)}
 	}
 	if len(bytes.TrimSpace(body)) == 0 {
-		return Result{Text: fmt.Sprintf("upstream returned %s with an empty body", statusText(status))}
+		return Result{Text: statusText(status) + " with an empty body"}
 	}
 	if isJSON || (mediaType == "" && json.Valid(body)) {
 		var buf bytes.Buffer

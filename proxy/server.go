@@ -143,6 +143,7 @@ func (s *Server) call(ctx context.Context, e *toolEntry, args json.RawMessage, h
 	shaped := e.tool.ShapeResponse(resp.status, resp.header, resp.body)
 	if shaped.IsError {
 		*outcome = "upstream_status"
+		shaped.Text = e.tool.Name() + ": " + shaped.Text
 	}
 	res := &mcp.CallToolResult{
 		Content: []mcp.Content{&mcp.TextContent{Text: s.cfg.Redact(shaped.Text)}},

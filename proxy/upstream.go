@@ -110,6 +110,11 @@ func (c *upstreamClient) do(ctx context.Context, r *mapping.Request, clientHeade
 		return nil, c.describe(ctx, err)
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode >= 300 && resp.StatusCode < 400 && resp.Header.Get("Location") != "" {
+		// CheckRedirect stopped it: the target is not shown, it may be
+		// anywhere.
+		return nil, &callError{msg: fmt.Sprintf("upstream %s answered HTTP %d with a redirect to another origin (or one too many); it was not followed", c.cfg.Name, resp.StatusCode)}
+	}
 	limit := c.cfg.MaxResponseBytes
 	data, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
 	if err != nil {

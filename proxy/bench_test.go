@@ -1,0 +1,107 @@
+package proxy
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/api2mcp/api2mcp/configs"
+)
+
+// The benchmarks measure the cost of going through api2mcp against calling
+// the upstream directly, over real loopback HTTP, with 16 concurrent callers
+// (b.SetParallelism on the machine's GOMAXPROCS). Compare ns/op of
+// BenchmarkUpstreamDirect and BenchmarkProxiedToolCall from one run:
+//
+//	go test ./proxy -run '^$' -bench 'UpstreamDirect|ProxiedToolCall' -benchmem
+const benchConcurrency = 16
+
+var petJSON = []byte(`{"id":1,"name":"Rex","status":"available","tags":["dog"]}`)
+
+func benchUpstream(b *testing.B) *httptest.Server {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(petJSON)
+	}))
+	b.Cleanup(srv.Close)
+	return srv
+}
+
+func benchClient() *http.Client {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost = benchConcurrency * 2
+	return &http.Client{Transport: tr}
+}
+
+func BenchmarkUpstreamDirect(b *testing.B) {
+	up := benchUpstream(b)
+	client := benchClient()
+	b.SetParallelism(benchConcurrency)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			resp, err := client.Get(up.URL + "/pets/1")
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+	})
+}
+
+func BenchmarkProxiedToolCall(b *testing.B) {
+	up := benchUpstream(b)
+	yaml := fmt.Sprintf(`
+upstreams:
+  api: { url: %q, headers: { X-Api-Key: "${KEY}" } }
+tools:
+  - name: get_pet
+    upstream: api
+    path: /pets/{id}
+    input: { type: object, properties: { id: { type: integer } }, required: [id] }
+`, up.URL)
+	cfg, err := configs.Load("mcp.yaml", &configs.Options{
+		Environ:   func() []string { return nil },
+		LookupEnv: func(string) (string, bool) { return "bench-secret", true },
+		ReadFile:  func(string) ([]byte, error) { return []byte(yaml), nil },
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv, err := New(cfg, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	streams, cancel := context.WithCancel(context.Background())
+	b.Cleanup(cancel)
+	front := httptest.NewServer(srv.Handler(streams))
+	b.Cleanup(front.Close)
+	client := benchClient()
+	body := []byte(`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"get_pet","arguments":{"id":1}}}`)
+	b.SetParallelism(benchConcurrency)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			req, _ := http.NewRequest(http.MethodPost, front.URL+"/mcp", bytes.NewReader(body))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Accept", "application/json, text/event-stream")
+			resp, err := client.Do(req)
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			out, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK || !bytes.Contains(out, []byte(`"structuredContent"`)) {
+				b.Errorf("status %d: %s", resp.StatusCode, out)
+				return
+			}
+		}
+	})
+}
