@@ -118,13 +118,33 @@ func decodeErrors(err error) []error {
 			}
 			return
 		}
-		var de *mapstructure.DecodeError
-		if errors.As(err, &de) {
-			name := strings.ReplaceAll(de.Name(), delim, ".")
+		// mapstructure wraps the joined field errors in a *fmt.wrapError;
+		// errors.As would stop at the first field, so unwrap one level at a
+		// time until a DecodeError is reached.
+		de, ok := err.(*mapstructure.DecodeError)
+		if !ok {
+			if inner := errors.Unwrap(err); inner != nil {
+				walk(inner)
+				return
+			}
+		}
+		if ok {
+			name := fieldPath(strings.ReplaceAll(de.Name(), delim, "."))
 			inner := de.Unwrap()
 			if j, ok := inner.(interface{ Unwrap() []error }); ok {
 				for _, e := range j.Unwrap() {
 					walk(e)
+				}
+				return
+			}
+			// One error per unknown key, each with its full path (the
+			// top-level section has an empty name).
+			if keys, ok := strings.CutPrefix(inner.Error(), "has invalid keys: "); ok {
+				for _, k := range strings.Split(keys, ", ") {
+					if name != "" {
+						k = name + "." + k
+					}
+					out = append(out, fmt.Errorf("%s: unknown key", k))
 				}
 				return
 			}
@@ -142,11 +162,34 @@ func decodeMessage(err error) string {
 	if errors.As(err, &ute) {
 		return fmt.Sprintf("want %s, got %s %v", typeName(ute.Expected.Type()), yamlKind(ute.Value), ute.Value)
 	}
-	msg := err.Error()
-	if rest, ok := strings.CutPrefix(msg, "has invalid keys: "); ok {
-		return "unknown key(s): " + rest
+	return err.Error()
+}
+
+// fieldPath writes mapstructure's map keys (upstreams[api].timeout) the way
+// validation writes them (upstreams.api.timeout); list indexes stay as they
+// are (tools[0]).
+func fieldPath(name string) string {
+	var b strings.Builder
+	for {
+		open := strings.IndexByte(name, '[')
+		if open < 0 {
+			b.WriteString(name)
+			return b.String()
+		}
+		end := strings.IndexByte(name[open:], ']')
+		if end < 0 {
+			b.WriteString(name)
+			return b.String()
+		}
+		key := name[open+1 : open+end]
+		b.WriteString(name[:open])
+		if _, err := strconv.Atoi(key); err == nil {
+			b.WriteString("[" + key + "]")
+		} else {
+			b.WriteString("." + key)
+		}
+		name = name[open+end+1:]
 	}
-	return msg
 }
 
 func typeName(t reflect.Type) string {

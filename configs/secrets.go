@@ -3,6 +3,7 @@ package configs
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"regexp"
 	"sort"
 	"strings"
@@ -103,7 +104,12 @@ func lookupSecret(ref string, o *Options) (string, error) {
 		}
 		b, err := o.ReadFile(p)
 		if err != nil {
-			return "", fmt.Errorf("reading secret file %s: %w", p, errors.Unwrap(err))
+			// The *fs.PathError would repeat the path; keep only its cause.
+			var pe *fs.PathError
+			if errors.As(err, &pe) {
+				err = pe.Err
+			}
+			return "", fmt.Errorf("reading secret file %s: %w", p, err)
 		}
 		return strings.TrimRight(string(b), "\r\n"), nil
 	}

@@ -23,8 +23,10 @@ func compile(path string, f *File) (*Config, []error) {
 	cfg := &Config{Path: path, Server: f.Server, Upstreams: map[string]*Upstream{}}
 	applyDefaults(&cfg.Server)
 	s := cfg.Server
-	if _, _, err := net.SplitHostPort(s.Listen); err != nil {
+	if _, port, err := net.SplitHostPort(s.Listen); err != nil {
 		fail("server.listen", "%q is not host:port: %v", s.Listen, err)
+	} else if _, err := net.LookupPort("tcp", port); err != nil {
+		fail("server.listen", "%q has no valid port (want 0 to 65535)", s.Listen)
 	}
 	if s.PublicURL != "" {
 		if u, err := url.Parse(s.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {

@@ -34,7 +34,11 @@ func compileInput(input map[string]any) (*inputSchema, error) {
 		if err != nil {
 			return nil, fmt.Errorf("not representable as JSON: %w", err)
 		}
-		if err := json.Unmarshal(b, &doc); err != nil {
+		// UseNumber keeps integers above 2^53 (in a default, enum or const)
+		// exact, in the schema clients see and in the defaults applied.
+		d := json.NewDecoder(bytes.NewReader(b))
+		d.UseNumber()
+		if err := d.Decode(&doc); err != nil {
 			return nil, err
 		}
 	}

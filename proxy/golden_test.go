@@ -299,7 +299,6 @@ func closedURL(t *testing.T) string {
 	return "http://" + addr
 }
 
-
 // decodeExact decodes JSON keeping numbers as written, so that a lost digit
 // is a difference.
 func decodeExact(b []byte) (any, error) {
