@@ -77,9 +77,9 @@ func parse(path string, data []byte, o *Options) (*Config, error) {
 	if err := ko.UnmarshalWithConf("", &f, koanf.UnmarshalConf{DecoderConfig: dc}); err != nil {
 		errs = append(errs, decodeErrors(err)...)
 	}
-	secrets, serrs := resolveSecrets(&f, o)
+	secrets, unresolved, serrs := resolveSecrets(&f, o)
 	errs = append(errs, serrs...)
-	cfg, verrs := compile(path, &f)
+	cfg, verrs := compile(path, &f, unresolved)
 	errs = append(errs, verrs...)
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)

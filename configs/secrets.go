@@ -59,9 +59,10 @@ func sortedKeys[V any](m map[string]V) []string {
 
 // resolveSecrets expands ${VAR} and ${file:/path} in the upstreams section
 // and returns the values it produced, which are secrets. $$ is a literal $.
-func resolveSecrets(f *File, o *Options) ([]string, []error) {
-	var secrets []string
-	var errs []error
+// unresolved holds the paths of the fields it could not resolve, which
+// validation skips rather than report a consequence of the same mistake.
+func resolveSecrets(f *File, o *Options) (secrets []string, unresolved map[string]bool, errs []error) {
+	unresolved = map[string]bool{}
 	expand := func(field, s string) string {
 		return placeholderRE.ReplaceAllStringFunc(s, func(m string) string {
 			if m == "$$" {
@@ -71,6 +72,7 @@ func resolveSecrets(f *File, o *Options) ([]string, []error) {
 			val, err := lookupSecret(ref, o)
 			if err != nil {
 				errs = append(errs, fmt.Errorf("%s: %w", field, err))
+				unresolved[field] = true
 				return ""
 			}
 			if len(val) >= minSecretLen {
@@ -92,7 +94,7 @@ func resolveSecrets(f *File, o *Options) ([]string, []error) {
 		}
 		f.Upstreams[name] = u
 	}
-	return secrets, errs
+	return secrets, unresolved, errs
 }
 
 var envNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)

@@ -14,8 +14,9 @@ import (
 var headerNameRE = regexp.MustCompile("^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 
 // compile checks every section, applies defaults and compiles the tools.
-// It reports every problem, each with its field path.
-func compile(path string, f *File) (*Config, []error) {
+// It reports every problem, each with its field path, except in the fields
+// listed in unresolved (their ${…} already failed).
+func compile(path string, f *File, unresolved map[string]bool) (*Config, []error) {
 	var errs []error
 	fail := func(field, format string, a ...any) {
 		errs = append(errs, fmt.Errorf("%s: %s", field, fmt.Sprintf(format, a...)))
@@ -52,7 +53,7 @@ func compile(path string, f *File) (*Config, []error) {
 	}
 
 	for _, name := range sortedKeys(f.Upstreams) {
-		u, uerrs := compileUpstream(name, f.Upstreams[name])
+		u, uerrs := compileUpstream(name, f.Upstreams[name], unresolved)
 		errs = append(errs, uerrs...)
 		if u != nil {
 			cfg.Upstreams[name] = u
@@ -125,7 +126,7 @@ func applyDefaults(s *ServerSpec) {
 	}
 }
 
-func compileUpstream(name string, spec UpstreamSpec) (*Upstream, []error) {
+func compileUpstream(name string, spec UpstreamSpec, unresolved map[string]bool) (*Upstream, []error) {
 	var errs []error
 	field := "upstreams." + name
 	fail := func(sub, format string, a ...any) {
@@ -150,8 +151,12 @@ func compileUpstream(name string, spec UpstreamSpec) (*Upstream, []error) {
 		fail("max_response_bytes", "must not be negative")
 	}
 	// The URL may carry a secret (an API key in the query): errors describe it
-	// without quoting it.
-	if spec.URL == "" {
+	// without quoting it. A field whose ${…} failed is already reported and
+	// is not checked again; the upstream is then not usable.
+	skipped := false
+	if unresolved[field+".url"] {
+		skipped = true
+	} else if spec.URL == "" {
 		fail("url", "required")
 	} else if parsed, err := url.Parse(spec.URL); err != nil {
 		fail("url", "not a valid URL")
@@ -168,6 +173,10 @@ func compileUpstream(name string, spec UpstreamSpec) (*Upstream, []error) {
 	}
 	for _, k := range sortedKeys(spec.Headers) {
 		v := spec.Headers[k]
+		if unresolved[field+".headers."+k] {
+			skipped = true
+			continue
+		}
 		if !headerNameRE.MatchString(k) {
 			fail("headers."+k, "not a valid header name")
 			continue
@@ -190,7 +199,7 @@ func compileUpstream(name string, spec UpstreamSpec) (*Upstream, []error) {
 		}
 		u.ForwardHeaders = append(u.ForwardHeaders, c)
 	}
-	if len(errs) > 0 {
+	if len(errs) > 0 || skipped {
 		return nil, errs
 	}
 	return u, nil
