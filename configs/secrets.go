@@ -36,7 +36,18 @@ func checkPlaceholders(raw map[string]any) []error {
 			}
 		case []any:
 			for i, e := range v {
-				walk(fmt.Sprintf("%s[%d]", path, i), e)
+				p := fmt.Sprintf("%s[%d]", path, i)
+				// Tool paths read as in every other tool error:
+				// tools[0] "name": query.q
+				if m, ok := e.(map[string]any); ok && path == "tools" {
+					if name, ok := m["name"].(string); ok && name != "" {
+						for _, k := range sortedKeys(m) {
+							walk(fmt.Sprintf("%s %q: %s", p, name, k), m[k])
+						}
+						continue
+					}
+				}
+				walk(p, e)
 			}
 		case string:
 			if strings.Contains(v, "${") {

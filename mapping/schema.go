@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
+	"github.com/santhosh-tekuri/jsonschema/v6/kind"
 )
 
 // inputSchema is a tool's compiled argument schema.
@@ -202,6 +203,20 @@ func validationProblems(ve *jsonschema.ValidationError) []string {
 	walk = func(e *jsonschema.ValidationError) {
 		if len(e.Causes) == 0 {
 			loc := "/" + strings.Join(e.InstanceLocation, "/")
+			// Name missing and unexpected properties by their own pointer:
+			// "/id: required" tells a model more than "/: missing property".
+			switch k := e.ErrorKind.(type) {
+			case *kind.Required:
+				for _, m := range k.Missing {
+					out = append(out, jsonPointer(e.InstanceLocation, m)+": required")
+				}
+				return
+			case *kind.AdditionalProperties:
+				for _, m := range k.Properties {
+					out = append(out, jsonPointer(e.InstanceLocation, m)+": not allowed (no such argument)")
+				}
+				return
+			}
 			unit := e.BasicOutput()
 			text := ""
 			if unit.Error != nil {
@@ -217,6 +232,17 @@ func validationProblems(ve *jsonschema.ValidationError) []string {
 	walk(ve)
 	sort.Strings(out)
 	return out
+}
+
+// jsonPointer returns the RFC 6901 pointer of property name under loc.
+func jsonPointer(loc []string, name string) string {
+	esc := strings.NewReplacer("~", "~0", "/", "~1")
+	var b strings.Builder
+	for _, l := range loc {
+		b.WriteString("/" + esc.Replace(l))
+	}
+	b.WriteString("/" + esc.Replace(name))
+	return b.String()
 }
 
 // normalizeNumbers turns json.Number values into int (when integral and in

@@ -181,8 +181,14 @@ func Compile(spec Spec) (*Tool, error) {
 		}
 		return nil
 	})
+	seenHeaders := map[string]string{}
 	for i := range t.headers {
-		t.headers[i].name = http.CanonicalHeaderKey(t.headers[i].name)
+		canon := http.CanonicalHeaderKey(t.headers[i].name)
+		if prev, dup := seenHeaders[canon]; dup {
+			fail("headers."+t.headers[i].name, "same header as headers.%s (header names are case-insensitive)", prev)
+		}
+		seenHeaders[canon] = t.headers[i].name
+		t.headers[i].name = canon
 	}
 
 	switch b := spec.Body.(type) {

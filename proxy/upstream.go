@@ -95,8 +95,8 @@ func (c *upstreamClient) do(ctx context.Context, r *mapping.Request, clientHeade
 			req.Header[k] = v
 		}
 	}
-	if r.ContentType != "" {
-		req.Header.Set("Content-Type", r.ContentType)
+	if r.ContentType != "" && req.Header.Get("Content-Type") == "" {
+		req.Header.Set("Content-Type", r.ContentType) // a mapped Content-Type wins
 	}
 	if req.Header.Get("Accept") == "" {
 		req.Header.Set("Accept", "application/json, text/*;q=0.9, */*;q=0.8")

@@ -32,7 +32,8 @@ Usage:
 
 Common flags:
   -c, --config FILE     config file (default mcp.yaml)
-  --log-level LEVEL     debug, info, warn or error (default info)
+  --log-level LEVEL     debug, info, warn or error (default info for serve
+                        and stdio, warn for the others)
   --log-format FORMAT   text or json (default text)
 
 Exit status: 0 on success, 1 on a config error, a failed call or an isError
@@ -65,7 +66,12 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	var configPath, listen, callArgs, logLevel, logFormat string
 	fs.StringVar(&configPath, "c", "mcp.yaml", "config file")
 	fs.StringVar(&configPath, "config", "mcp.yaml", "config file")
-	fs.StringVar(&logLevel, "log-level", "info", "log level")
+	// One-shot commands print results on stdout; their log is quiet unless asked.
+	defaultLevel := "warn"
+	if cmd == "serve" || cmd == "stdio" {
+		defaultLevel = "info"
+	}
+	fs.StringVar(&logLevel, "log-level", defaultLevel, "log level")
 	fs.StringVar(&logFormat, "log-format", "text", "log format")
 	if cmd == "serve" {
 		fs.StringVar(&listen, "listen", "", "listen address (overrides server.listen)")
@@ -89,6 +95,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		}
 		return 2
 	}
+	if cmd == "call" && !json.Valid([]byte(callArgs)) {
+		fmt.Fprintln(stderr, "api2mcp call: --args is not valid JSON")
+		return 2
+	}
 	logger, err := newLogger(stderr, logLevel, logFormat)
 	if err != nil {
 		fmt.Fprintf(stderr, "api2mcp %s: %v\n", cmd, err)
@@ -107,7 +117,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		logger.Warn("config_warning", "file", configPath, "warning", w)
 	}
 	if cmd == "validate" {
-		fmt.Fprintf(stdout, "%s: ok: %d tools, %d upstreams\n", configPath, len(cfg.Tools), len(cfg.Upstreams))
+		fmt.Fprintf(stdout, "%s: ok: %s, %s\n", configPath, plural(len(cfg.Tools), "tool"), plural(len(cfg.Upstreams), "upstream"))
 		return 0
 	}
 	srv, err := proxy.New(cfg, &proxy.Options{Logger: logger, Version: buildVersion()})
@@ -126,10 +136,6 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		}
 		return writeIndented(stdout, stderr, out)
 	case "call":
-		if !json.Valid([]byte(callArgs)) {
-			fmt.Fprintln(stderr, "api2mcp call: --args is not valid JSON")
-			return 2
-		}
 		out, isError, err := srv.CallTool(ctx, positional[0], json.RawMessage(callArgs))
 		if err != nil {
 			fmt.Fprintf(stderr, "api2mcp call: %v\n", err)
@@ -233,6 +239,13 @@ func buildVersion() string {
 		return bi.Main.Version
 	}
 	return "dev"
+}
+
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }
 
 type nopWriteCloser struct{ io.Writer }

@@ -130,11 +130,11 @@ func TestValidate(t *testing.T) {
 	}{
 		"good config": {
 			args:       []string{"validate", "-c", petstoreConfig},
-			wantStdout: "testdata/petstore.yaml: ok: 2 tools, 1 upstreams\n",
+			wantStdout: "testdata/petstore.yaml: ok: 2 tools, 1 upstream\n",
 		},
 		"long flag after the command": {
 			args:       []string{"validate", "--config=" + petstoreConfig},
-			wantStdout: "testdata/petstore.yaml: ok: 2 tools, 1 upstreams\n",
+			wantStdout: "testdata/petstore.yaml: ok: 2 tools, 1 upstream\n",
 		},
 		"five mistakes": {
 			args:     []string{"validate", "-c", fiveMistakesConfig},
@@ -313,7 +313,7 @@ func TestCall(t *testing.T) {
 			args:        []string{"call", "-c", config, "get_pet", "--args", `{"id":0,"name":"x"}`},
 			wantCode:    1,
 			wantIsError: true,
-			wantText:    "invalid arguments:\n- /: additional properties 'name' not allowed\n- /id: minimum: got 0, want 1",
+			wantText:    "invalid arguments:\n- /id: minimum: got 0, want 1\n- /name: not allowed (no such argument)",
 		},
 		"upstream echoes the secret": {
 			args:        []string{"call", "-c", config, "get_pet", "--args", `{"id":13}`},
@@ -385,6 +385,11 @@ func TestCallErrors(t *testing.T) {
 		},
 		"--args not JSON": {
 			args:       []string{"call", "-c", config, "get_pet", "--args", `{id: 7}`},
+			wantCode:   2,
+			wantStderr: "api2mcp call: --args is not valid JSON\n",
+		},
+		"--args not JSON is a usage error before the config is read": {
+			args:       []string{"call", "-c", "testdata/no-such-file.yaml", "get_pet", "--args", `{`},
 			wantCode:   2,
 			wantStderr: "api2mcp call: --args is not valid JSON\n",
 		},
