@@ -24,8 +24,32 @@ type RequestEnv struct {
 	Claims map[string]any `expr:"claims"`
 }
 
+// ResponseEnv is what response expressions see: the request's environment
+// and the upstream's answer.
+type ResponseEnv struct {
+	Args   map[string]any `expr:"args"`
+	Claims map[string]any `expr:"claims"`
+	// Status is the upstream's HTTP status code.
+	Status int `expr:"status"`
+	// Headers are the upstream's response headers, by lower-case name (the
+	// first value of each).
+	Headers map[string]string `expr:"headers"`
+	// Body is the decoded JSON body, the body as a string for text, or nil
+	// for an empty or binary body.
+	Body any `expr:"body"`
+}
+
 // maxExprNodes bounds the size of one expression's syntax tree.
 const maxExprNodes = 2000
+
+// exprKind is the result an expression must produce.
+type exprKind int
+
+const (
+	anyResult exprKind = iota
+	boolResult
+	stringResult
+)
 
 // program is one compiled expression and the config field it came from.
 type program struct {
@@ -33,14 +57,27 @@ type program struct {
 	prog  *vm.Program
 }
 
-// compileExpr compiles src against RequestEnv. When the input schema is
-// closed, a reference to an argument it does not declare is an error with
-// the line and column of the reference.
+// compileExpr compiles a request expression: src against RequestEnv.
 func compileExpr(field, src string, in *inputSchema) (*program, error) {
+	return compileIn(field, src, in, RequestEnv{}, anyResult)
+}
+
+// compileIn compiles src against env (RequestEnv or ResponseEnv), with our
+// function library, expecting a result of kind want. When the input schema
+// is closed, a reference to an argument it does not declare is an error with
+// the line and column of the reference.
+func compileIn(field, src string, in *inputSchema, env any, want exprKind) (*program, error) {
 	if strings.TrimSpace(src) == "" {
 		return nil, fmt.Errorf("%s: empty expression", field)
 	}
-	p, err := expr.Compile(src, expr.Env(RequestEnv{}), expr.MaxNodes(maxExprNodes))
+	opts := append([]expr.Option{expr.Env(env), expr.MaxNodes(maxExprNodes)}, libraryOptions()...)
+	switch want {
+	case boolResult:
+		opts = append(opts, expr.AsBool())
+	case stringResult:
+		opts = append(opts, expr.AsKind(reflect.String))
+	}
+	p, err := expr.Compile(src, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %s", field, exprErrorText(err))
 	}
@@ -100,7 +137,7 @@ type EvalError struct {
 func (e *EvalError) Error() string { return fmt.Sprintf("evaluating %s: %v", e.Field, e.Err) }
 func (e *EvalError) Unwrap() error { return e.Err }
 
-func (p *program) run(env *RequestEnv) (any, error) {
+func (p *program) run(env any) (any, error) {
 	v, err := expr.Run(p.prog, env)
 	if err != nil {
 		return nil, &EvalError{Field: p.field, Err: err}

@@ -11,7 +11,8 @@ import (
 )
 
 // Request is the upstream request a tool call maps to. The caller adds the
-// upstream's base URL, credentials and forwarded headers.
+// upstream's base URL, credentials and forwarded headers, and hands the
+// request back to [Tool.ShapeResponse] with the answer.
 type Request struct {
 	Method string
 	// Path is escaped and starts with "/" (or is empty); it is appended to the
@@ -23,11 +24,16 @@ type Request struct {
 	Header      http.Header
 	Body        []byte
 	ContentType string
+
+	// args and claims are what response expressions see.
+	args   map[string]any
+	claims map[string]any
 }
 
 // BuildRequest validates raw arguments and maps them to the upstream request.
-// Bad arguments give an *ArgumentError listing every problem; an expression
-// that fails gives an *EvalError naming its field.
+// Bad arguments, including failed validation rules, give an *ArgumentError
+// listing every problem; an expression that fails gives an *EvalError naming
+// its field.
 func (t *Tool) BuildRequest(raw json.RawMessage, claims map[string]any) (*Request, error) {
 	args, err := t.input.decodeArgs(raw)
 	if err != nil {
@@ -37,7 +43,10 @@ func (t *Tool) BuildRequest(raw json.RawMessage, claims map[string]any) (*Reques
 		claims = map[string]any{}
 	}
 	env := &RequestEnv{Args: args, Claims: claims}
-	r := &Request{Method: t.method}
+	if err := t.checkRules(env); err != nil {
+		return nil, err
+	}
+	r := &Request{Method: t.method, args: args, claims: claims}
 
 	path, problems := t.path.build(args)
 	if len(problems) > 0 {
@@ -51,12 +60,8 @@ func (t *Tool) BuildRequest(raw json.RawMessage, claims map[string]any) (*Reques
 		if err != nil {
 			return nil, err
 		}
-		vals, err := textValues(v)
-		if err != nil {
+		if err := addParam(q, p.name, v, t.queryStyle[p.name]); err != nil {
 			return nil, &EvalError{Field: p.field, Err: err}
-		}
-		for _, s := range vals {
-			q.Add(p.name, s)
 		}
 	}
 	for _, p := range t.headers {
@@ -81,15 +86,15 @@ func (t *Tool) BuildRequest(raw json.RawMessage, claims map[string]any) (*Reques
 		r.Header[p.name] = []string{s}
 	}
 
-	var body any
-	hasBody := false
+	var jsonBody any
+	hasJSON := false
 	switch {
 	case t.body != nil:
 		v, err := t.body.run(env)
 		if err != nil {
 			return nil, err
 		}
-		body, hasBody = v, true
+		jsonBody, hasJSON = v, true
 	case len(t.fields) > 0:
 		m := make(map[string]any, len(t.fields))
 		for _, p := range t.fields {
@@ -101,7 +106,38 @@ func (t *Tool) BuildRequest(raw json.RawMessage, claims map[string]any) (*Reques
 				m[p.name] = v
 			}
 		}
-		body, hasBody = m, true
+		jsonBody, hasJSON = m, true
+	case len(t.form) > 0:
+		f := url.Values{}
+		for _, p := range t.form {
+			v, err := p.run(env)
+			if err != nil {
+				return nil, err
+			}
+			style := t.formStyle[p.name]
+			if style == "" {
+				style = styleBrackets
+			}
+			if err := addParam(f, p.name, v, style); err != nil {
+				return nil, &EvalError{Field: p.field, Err: err}
+			}
+		}
+		r.Body = []byte(f.Encode())
+		r.ContentType = "application/x-www-form-urlencoded"
+	case len(t.multipart) > 0:
+		fields := make([]namedValue, 0, len(t.multipart))
+		for _, p := range t.multipart {
+			v, err := p.run(env)
+			if err != nil {
+				return nil, err
+			}
+			fields = append(fields, namedValue{name: p.name, value: v})
+		}
+		body, ct, err := writeMultipart(fields)
+		if err != nil {
+			return nil, &EvalError{Field: "multipart", Err: err}
+		}
+		r.Body, r.ContentType = body, ct
 	case t.defaultRule:
 		used := t.path.params()
 		rest := make(map[string]any, len(args))
@@ -117,23 +153,19 @@ func (t *Tool) BuildRequest(raw json.RawMessage, claims map[string]any) (*Reques
 			}
 			sort.Strings(keys)
 			for _, k := range keys {
-				vals, err := textValues(rest[k])
-				if err != nil {
+				if err := addParam(q, k, rest[k], t.queryStyle[k]); err != nil {
 					return nil, &ArgumentError{Problems: []string{"/" + k + ": " + err.Error()}}
-				}
-				for _, s := range vals {
-					q.Add(k, s)
 				}
 			}
 		} else {
-			body, hasBody = rest, true
+			jsonBody, hasJSON = rest, true
 		}
 	}
-	if hasBody {
+	if hasJSON {
 		var buf bytes.Buffer
 		enc := json.NewEncoder(&buf)
 		enc.SetEscapeHTML(false)
-		if err := enc.Encode(body); err != nil {
+		if err := enc.Encode(jsonBody); err != nil {
 			return nil, &EvalError{Field: "body", Err: fmt.Errorf("result is not representable as JSON: %w", err)}
 		}
 		r.Body = bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
@@ -141,4 +173,22 @@ func (t *Tool) BuildRequest(raw json.RawMessage, claims map[string]any) (*Reques
 	}
 	r.Query = q.Encode()
 	return r, nil
+}
+
+// checkRules evaluates every validation rule and reports all that fail.
+func (t *Tool) checkRules(env *RequestEnv) error {
+	var problems []string
+	for _, r := range t.rules {
+		v, err := r.run(env)
+		if err != nil {
+			return err
+		}
+		if ok, _ := v.(bool); !ok {
+			problems = append(problems, r.message)
+		}
+	}
+	if len(problems) > 0 {
+		return &ArgumentError{Problems: problems}
+	}
+	return nil
 }

@@ -3,11 +3,14 @@ package mapping
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"mime"
 	"net/http"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
 )
 
 // Result is a shaped tool result.
@@ -17,47 +20,351 @@ type Result struct {
 	Text string
 	// Structured is the structured result (a JSON object), or nil.
 	Structured json.RawMessage
+	// Binary is an image or other binary body, or nil.
+	Binary *Binary
+}
+
+// Binary is binary content: images become MCP image content, other types
+// embedded resources.
+type Binary struct {
+	MIMEType string
+	Data     []byte
 }
 
 // maxErrorBody bounds how much of a non-2xx body an error result quotes.
 const maxErrorBody = 1024
 
-// ShapeResponse turns an upstream response into a tool result:
-//   - 2xx with a JSON body: the compact JSON as text and as structured
-//     content (a non-object value is wrapped as {"result": value});
-//   - other 2xx bodies: the body as text (binary bodies are described);
-//   - non-2xx: an error result with the status and the start of the body.
-func (t *Tool) ShapeResponse(status int, header http.Header, body []byte) Result {
+// ShapeResponse turns an upstream response to r into a tool result:
+//   - 2xx JSON: response.result (or the JSON itself) as structured content (a
+//     non-object value wrapped as {"result": value}), checked against the
+//     output schema; response.text (or the compact JSON) as text;
+//   - 2xx text: response.text or the body as text (response.result, when set,
+//     gives structured content from it);
+//   - 2xx images and other binary bodies: binary content;
+//   - non-2xx: an error result with response.error, or the status and the
+//     start of the body.
+//
+// Results over the tool's max_result_bytes are cut with a note saying how
+// much. r is the request the response answers (its arguments are visible to
+// expressions); nil means none.
+func (t *Tool) ShapeResponse(r *Request, status int, header http.Header, body []byte) Result {
 	mediaType, _, _ := mime.ParseMediaType(header.Get("Content-Type"))
 	isJSON := mediaType == "application/json" || strings.HasSuffix(mediaType, "+json")
+	if !isJSON && mediaType == "" && len(body) > 0 && json.Valid(body) {
+		isJSON = true
+	}
 	if status < 200 || status > 299 {
-		return Result{IsError: true, Text: statusText(status) + errorDetail(body, isJSON)}
+		return t.shapeError(r, status, header, body, isJSON)
 	}
-	if len(bytes.TrimSpace(body)) == 0 {
-		return Result{Text: statusText(status) + " with an empty body"}
+	empty := len(bytes.TrimSpace(body)) == 0
+	if !empty && !isJSON && isBinary(mediaType, body) {
+		return t.shapeBinary(mediaType, body)
 	}
-	if isJSON || (mediaType == "" && json.Valid(body)) {
+	needValue := t.result != nil || t.text != nil || t.output != nil
+	if isJSON && !empty && !needValue {
+		// The common case: the upstream's JSON as it is, compacted.
 		var buf bytes.Buffer
 		if err := json.Compact(&buf, body); err != nil {
-			return Result{IsError: true, Text: fmt.Sprintf("upstream returned invalid JSON (%d bytes, content type %s): %v", len(body), mediaType, err)}
+			return t.invalidJSON(body, mediaType, err)
 		}
-		compact := buf.Bytes()
-		structured := compact
-		if compact[0] != '{' {
-			structured = make([]byte, 0, len(compact)+11)
-			structured = append(structured, `{"result":`...)
-			structured = append(structured, compact...)
-			structured = append(structured, '}')
+		if buf.Len() <= t.maxResult {
+			compact := buf.Bytes()
+			return Result{Text: string(compact), Structured: wrapObject(compact)}
 		}
-		return Result{Text: string(compact), Structured: structured}
 	}
-	if !utf8.Valid(body) {
-		if mediaType == "" {
-			mediaType = "application/octet-stream"
+
+	var value any
+	switch {
+	case empty:
+	case isJSON:
+		v, err := decodeJSON(body)
+		if err != nil {
+			return t.invalidJSON(body, mediaType, err)
 		}
-		return Result{Text: fmt.Sprintf("upstream returned %d bytes of %s", len(body), mediaType)}
+		value = v
+	default:
+		value = string(body)
 	}
-	return Result{Text: string(body)}
+	var env *ResponseEnv
+	if t.result != nil || t.text != nil {
+		env = t.responseEnv(r, status, header, value)
+	}
+
+	structured, hasStructured := value, isJSON && !empty
+	if t.result != nil {
+		v, err := t.result.run(env)
+		if err != nil {
+			return t.failed(err)
+		}
+		structured, hasStructured = v, true
+	}
+	if !hasStructured && t.output != nil {
+		return t.failed(fmt.Errorf("the upstream answered %s, not JSON, and output_schema needs a structured result", describeMedia(mediaType, empty)))
+	}
+	if !hasStructured && t.text == nil {
+		text := string(body)
+		if empty {
+			text = statusText(status) + " with an empty body"
+		}
+		return Result{Text: cutText(text, t.maxResult)}
+	}
+
+	var res Result
+	var note string
+	if hasStructured {
+		if t.output != nil {
+			if err := t.output.check(structured); err != nil {
+				return t.failed(err)
+			}
+		}
+		fitted, n := fitJSON(structured, t.maxResult)
+		note = n
+		if fitted != nil || structured == nil {
+			b, err := marshalJSON(fitted)
+			if err != nil {
+				return t.failed(fmt.Errorf("response.result is not representable as JSON: %w", err))
+			}
+			res.Structured = wrapObject(b)
+			res.Text = string(b)
+		}
+	}
+	if t.text != nil {
+		v, err := t.text.run(env)
+		if err != nil {
+			return t.failed(err)
+		}
+		res.Text, _ = v.(string)
+	} else if res.Structured == nil && hasStructured {
+		// Too large to cut at an element boundary: the start of the text.
+		b, _ := marshalJSON(structured)
+		res.Text = string(b)
+	}
+	if len(res.Text) > t.maxResult {
+		res.Text = cutText(res.Text, t.maxResult)
+	} else if note != "" {
+		res.Text += "\n" + note
+	}
+	return res
+}
+
+func (t *Tool) responseEnv(r *Request, status int, header http.Header, body any) *ResponseEnv {
+	env := &ResponseEnv{Status: status, Body: body, Headers: make(map[string]string, len(header))}
+	if r != nil {
+		env.Args, env.Claims = r.args, r.claims
+	}
+	if env.Args == nil {
+		env.Args = map[string]any{}
+	}
+	if env.Claims == nil {
+		env.Claims = map[string]any{}
+	}
+	for k, v := range header {
+		if len(v) > 0 {
+			env.Headers[strings.ToLower(k)] = v[0]
+		}
+	}
+	return env
+}
+
+func (t *Tool) shapeError(r *Request, status int, header http.Header, body []byte, isJSON bool) Result {
+	if t.errorText != nil {
+		var value any
+		if len(bytes.TrimSpace(body)) > 0 {
+			if isJSON {
+				value, _ = decodeJSON(body) // undecodable: nil
+			} else if utf8.Valid(body) {
+				value = string(body)
+			}
+		}
+		v, err := t.errorText.run(t.responseEnv(r, status, header, value))
+		if err == nil {
+			if s, _ := v.(string); s != "" {
+				return Result{IsError: true, Text: cutText(s, t.maxResult)}
+			}
+		}
+		// A failing error expression must not hide the upstream's error.
+	}
+	return Result{IsError: true, Text: statusText(status) + errorDetail(body, isJSON)}
+}
+
+func (t *Tool) shapeBinary(mediaType string, body []byte) Result {
+	if mediaType == "" {
+		mediaType = "application/octet-stream"
+	}
+	if len(body) > t.maxResult {
+		return Result{Text: fmt.Sprintf("upstream returned %d bytes of %s, more than max_result_bytes (%d); it was not included", len(body), mediaType, t.maxResult)}
+	}
+	return Result{Binary: &Binary{MIMEType: mediaType, Data: body}}
+}
+
+func (t *Tool) invalidJSON(body []byte, mediaType string, err error) Result {
+	return Result{IsError: true, Text: fmt.Sprintf("upstream returned invalid JSON (%d bytes, content type %s): %v", len(body), mediaType, err)}
+}
+
+// failed is a result for a response that could not be shaped.
+func (t *Tool) failed(err error) Result {
+	return Result{IsError: true, Text: err.Error()}
+}
+
+// isBinary reports whether a 2xx body is not text: images, audio, video
+// and any body that is not UTF-8.
+func isBinary(mediaType string, body []byte) bool {
+	switch {
+	case strings.HasPrefix(mediaType, "image/"), strings.HasPrefix(mediaType, "audio/"), strings.HasPrefix(mediaType, "video/"):
+		return true
+	case mediaType == "application/octet-stream", mediaType == "application/pdf", mediaType == "application/zip":
+		return true
+	}
+	return !utf8.Valid(body)
+}
+
+func describeMedia(mediaType string, empty bool) string {
+	switch {
+	case empty:
+		return "with an empty body"
+	case mediaType == "":
+		return "text"
+	}
+	return mediaType
+}
+
+// decodeJSON decodes a body keeping integers exact (see normalizeNumbers).
+func decodeJSON(body []byte) (any, error) {
+	d := json.NewDecoder(bytes.NewReader(body))
+	d.UseNumber()
+	var v any
+	if err := d.Decode(&v); err != nil {
+		return nil, err
+	}
+	if d.More() {
+		return nil, errors.New("trailing data after the JSON value")
+	}
+	return normalizeNumbers(v), nil
+}
+
+func marshalJSON(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+}
+
+// wrapObject returns compact JSON as structured content: objects as they
+// are, anything else as {"result": value}.
+func wrapObject(compact []byte) json.RawMessage {
+	if len(compact) > 0 && compact[0] == '{' {
+		return compact
+	}
+	out := make([]byte, 0, len(compact)+11)
+	out = append(out, `{"result":`...)
+	out = append(out, compact...)
+	return append(out, '}')
+}
+
+// check validates a structured result against the output schema.
+func (o *outputSchema) check(v any) error {
+	b, err := marshalJSON(v)
+	if err != nil {
+		return fmt.Errorf("the result is not representable as JSON: %w", err)
+	}
+	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(wrapObject(b)))
+	if err != nil {
+		return err
+	}
+	if err := o.schema.Validate(doc); err != nil {
+		var ve *jsonschema.ValidationError
+		if errors.As(err, &ve) {
+			return fmt.Errorf("the result does not match output_schema: %s", strings.Join(validationProblems(ve), "; "))
+		}
+		return fmt.Errorf("the result does not match output_schema: %v", err)
+	}
+	return nil
+}
+
+// fitJSON cuts v to encode within limit bytes, at an element boundary of the
+// top-level array or of the largest array in a top-level object. It returns
+// nil when v cannot be cut to fit, and a note when it cut anything.
+func fitJSON(v any, limit int) (any, string) {
+	b, err := marshalJSON(v)
+	if err != nil || len(b) <= limit {
+		return v, ""
+	}
+	total := len(b)
+	if arr, ok := v.([]any); ok {
+		n := fitPrefix(len(arr), limit, func(n int) any { return arr[:n] })
+		if n < 0 {
+			return nil, ""
+		}
+		return arr[:n], cutNote(n, len(arr), "", total, limit)
+	}
+	obj, ok := v.(map[string]any)
+	if !ok {
+		return nil, ""
+	}
+	var key string
+	var size int
+	for k, e := range obj {
+		if arr, ok := e.([]any); ok {
+			eb, _ := marshalJSON(arr)
+			if len(eb) > size {
+				key, size = k, len(eb)
+			}
+		}
+	}
+	if key == "" {
+		return nil, ""
+	}
+	arr := obj[key].([]any)
+	cut := make(map[string]any, len(obj))
+	for k, e := range obj {
+		cut[k] = e
+	}
+	n := fitPrefix(len(arr), limit, func(n int) any { cut[key] = arr[:n]; return cut })
+	if n < 0 {
+		return nil, ""
+	}
+	cut[key] = arr[:n]
+	return cut, cutNote(n, len(arr), key, total, limit)
+}
+
+// fitPrefix finds the largest n ≤ total whose build(n) encodes within
+// limit, or -1.
+func fitPrefix(total, limit int, build func(int) any) int {
+	lo, hi := 0, total // invariant: the answer is in [lo-1, hi)
+	best := -1
+	for lo <= hi {
+		mid := (lo + hi) / 2
+		b, err := marshalJSON(build(mid))
+		if err == nil && len(b) <= limit {
+			best, lo = mid, mid+1
+		} else {
+			hi = mid - 1
+		}
+	}
+	return best
+}
+
+func cutNote(shown, total int, key string, size, limit int) string {
+	where := "items"
+	if key != "" {
+		where = fmt.Sprintf("items of %q", key)
+	}
+	return fmt.Sprintf("[truncated: showing %d of %d %s; the full result is %d bytes, over max_result_bytes (%d); narrow the request to see the rest]", shown, total, where, size, limit)
+}
+
+// cutText cuts s to at most limit bytes at a UTF-8 boundary, with a note.
+func cutText(s string, limit int) string {
+	if len(s) <= limit {
+		return s
+	}
+	cut := limit
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return fmt.Sprintf("%s\n[truncated: showing %d of %d bytes, over max_result_bytes (%d)]", s[:cut], cut, len(s), limit)
 }
 
 func statusText(status int) string {

@@ -1,6 +1,7 @@
 package mapping
 
 import (
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -12,6 +13,7 @@ import (
 type result struct {
 	IsError          bool
 	Text, Structured string
+	Binary           string // "MIME-type:length"
 }
 
 func TestShapeResponse(t *testing.T) {
@@ -105,15 +107,15 @@ func TestShapeResponse(t *testing.T) {
 			status: 302, header: http.Header{"Location": {"https://elsewhere.example/"}},
 			want: result{IsError: true, Text: "upstream returned HTTP 302 Found"},
 		},
-		"binary body described": {
+		"image body as binary content": {
 			status: 200, header: ct("image/png"),
 			body: "\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\xff",
-			want: result{Text: "upstream returned 17 bytes of image/png"},
+			want: result{Binary: "image/png:17"},
 		},
 		"binary body without a content type": {
 			status: 200, header: http.Header{},
 			body: "\xff\xfe\x00\x01",
-			want: result{Text: "upstream returned 4 bytes of application/octet-stream"},
+			want: result{Binary: "application/octet-stream:4"},
 		},
 		"binary error body described": {
 			status: 502, header: ct("application/octet-stream"),
@@ -123,8 +125,11 @@ func TestShapeResponse(t *testing.T) {
 	}
 	for name, tt := range tests {
 		t.Run(name, func(t *testing.T) {
-			r := tool.ShapeResponse(tt.status, tt.header, []byte(tt.body))
+			r := tool.ShapeResponse(nil, tt.status, tt.header, []byte(tt.body))
 			got := result{IsError: r.IsError, Text: r.Text, Structured: string(r.Structured)}
+			if r.Binary != nil {
+				got.Binary = fmt.Sprintf("%s:%d", r.Binary.MIMEType, len(r.Binary.Data))
+			}
 			if diff := cmp.Diff(tt.want, got); diff != "" {
 				t.Errorf("ShapeResponse (-want +got):\n%s", diff)
 			}

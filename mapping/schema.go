@@ -26,52 +26,11 @@ type inputSchema struct {
 const schemaURL = "api2mcp:input.json"
 
 // compileInput checks that input is an object schema, closes it unless it
-// says otherwise, and compiles it. The schema is round-tripped through JSON so
-// that YAML-typed values (ints, nested maps) become plain JSON values.
+// says otherwise, and compiles it.
 func compileInput(input map[string]any) (*inputSchema, error) {
-	doc := map[string]any{}
-	if len(input) > 0 {
-		b, err := json.Marshal(input)
-		if err != nil {
-			return nil, fmt.Errorf("not representable as JSON: %w", err)
-		}
-		// UseNumber keeps integers above 2^53 (in a default, enum or const)
-		// exact, in the schema clients see and in the defaults applied.
-		d := json.NewDecoder(bytes.NewReader(b))
-		d.UseNumber()
-		if err := d.Decode(&doc); err != nil {
-			return nil, err
-		}
-	}
-	if t, ok := doc["type"]; !ok {
-		doc["type"] = "object"
-	} else if t != "object" {
-		return nil, fmt.Errorf(`root type must be "object", not %v`, t)
-	}
-	if _, ok := doc["additionalProperties"]; !ok {
-		doc["additionalProperties"] = false
-	}
-	if _, ok := doc["properties"]; !ok {
-		doc["properties"] = map[string]any{}
-	}
-	raw, err := json.Marshal(doc)
+	doc, raw, sch, err := compileObjectSchema(input, true)
 	if err != nil {
 		return nil, err
-	}
-	parsed, err := jsonschema.UnmarshalJSON(bytes.NewReader(raw))
-	if err != nil {
-		return nil, err
-	}
-	c := jsonschema.NewCompiler()
-	c.DefaultDraft(jsonschema.Draft2020)
-	c.AssertFormat()
-	c.UseLoader(noLoader{})
-	if err := c.AddResource(schemaURL, parsed); err != nil {
-		return nil, err
-	}
-	sch, err := c.Compile(schemaURL)
-	if err != nil {
-		return nil, fmt.Errorf("invalid JSON Schema: %s", strings.ReplaceAll(err.Error(), schemaURL, ""))
 	}
 	in := &inputSchema{raw: raw, schema: sch, properties: map[string]map[string]any{}, required: map[string]bool{}}
 	props, ok := doc["properties"].(map[string]any)
@@ -91,6 +50,74 @@ func compileInput(input map[string]any) (*inputSchema, error) {
 	}
 	in.closed = doc["additionalProperties"] == false
 	return in, nil
+}
+
+// outputSchema is a tool's compiled result schema.
+type outputSchema struct {
+	raw    json.RawMessage
+	schema *jsonschema.Schema
+}
+
+func compileOutput(output map[string]any) (*outputSchema, error) {
+	_, raw, sch, err := compileObjectSchema(output, false)
+	if err != nil {
+		return nil, err
+	}
+	return &outputSchema{raw: raw, schema: sch}, nil
+}
+
+// compileObjectSchema checks that m is an object schema (type defaults to
+// object), optionally closes it (additionalProperties: false unless set),
+// and compiles it. The schema is round-tripped through JSON so that
+// YAML-typed values (ints, nested maps) become plain JSON values.
+func compileObjectSchema(m map[string]any, closeIt bool) (map[string]any, json.RawMessage, *jsonschema.Schema, error) {
+	doc := map[string]any{}
+	if len(m) > 0 {
+		b, err := json.Marshal(m)
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("not representable as JSON: %w", err)
+		}
+		// UseNumber keeps integers above 2^53 (in a default, enum or const)
+		// exact, in the schema clients see and in the defaults applied.
+		d := json.NewDecoder(bytes.NewReader(b))
+		d.UseNumber()
+		if err := d.Decode(&doc); err != nil {
+			return nil, nil, nil, err
+		}
+	}
+	if t, ok := doc["type"]; !ok {
+		doc["type"] = "object"
+	} else if t != "object" {
+		return nil, nil, nil, fmt.Errorf(`root type must be "object", not %v`, t)
+	}
+	if closeIt {
+		if _, ok := doc["additionalProperties"]; !ok {
+			doc["additionalProperties"] = false
+		}
+		if _, ok := doc["properties"]; !ok {
+			doc["properties"] = map[string]any{}
+		}
+	}
+	raw, err := json.Marshal(doc)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	parsed, err := jsonschema.UnmarshalJSON(bytes.NewReader(raw))
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	c := jsonschema.NewCompiler()
+	c.DefaultDraft(jsonschema.Draft2020)
+	c.AssertFormat()
+	c.UseLoader(noLoader{})
+	if err := c.AddResource(schemaURL, parsed); err != nil {
+		return nil, nil, nil, err
+	}
+	sch, err := c.Compile(schemaURL)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("invalid JSON Schema: %s", strings.ReplaceAll(err.Error(), schemaURL, ""))
+	}
+	return doc, raw, sch, nil
 }
 
 // noLoader refuses every external $ref: a tool schema is self-contained.

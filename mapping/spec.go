@@ -24,8 +24,14 @@ type Spec struct {
 	// sets additionalProperties. Empty means a tool without arguments.
 	Input map[string]any `koanf:"input"`
 	// Query maps query parameter names to expressions. A nil result drops the
-	// parameter; an array repeats it.
+	// parameter; an array repeats it and an object is sent as JSON unless
+	// QueryStyle says otherwise.
 	Query map[string]string `koanf:"query"`
+	// QueryStyle sets how a query parameter's arrays and objects are
+	// serialised: repeat (default: a=1&a=2, objects as JSON), comma (a=1,2),
+	// space (a=1%202), pipe (a=1|2), json (a=[1,2]), deepObject (a[k]=v) or
+	// explode (an object's keys become parameters: k=v).
+	QueryStyle map[string]string `koanf:"query_style"`
 	// Headers maps header names to expressions. A nil result drops the header;
 	// an array is joined with ", ".
 	Headers map[string]string `koanf:"headers"`
@@ -33,6 +39,31 @@ type Spec struct {
 	// (for example "args"), or a map of field names to expressions (nil results
 	// are dropped).
 	Body any `koanf:"body"`
+	// Form is an application/x-www-form-urlencoded body: field names to
+	// expressions. Nil results are dropped, arrays repeat the field and
+	// objects are sent with brackets (a[k]=v, a[k][0]=v) unless FormStyle says
+	// otherwise.
+	Form map[string]string `koanf:"form"`
+	// FormStyle sets the serialisation of a form field, with the names of
+	// QueryStyle.
+	FormStyle map[string]string `koanf:"form_style"`
+	// Multipart is a multipart/form-data body: field names to expressions.
+	// Scalars become text fields; file(data, filename[, content_type]) makes a
+	// file part; an array makes one part per element.
+	Multipart map[string]string `koanf:"multipart"`
+	// Validate are rules checked after the input schema, in order; every
+	// failing rule's message is reported to the agent.
+	Validate []Rule `koanf:"validate"`
+	// Response shapes the result the agent gets.
+	Response ResponseSpec `koanf:"response"`
+	// OutputSchema is the JSON Schema of the structured result (the tool's
+	// outputSchema); its root must be an object schema. When set, every
+	// successful result is checked against it.
+	OutputSchema map[string]any `koanf:"output_schema"`
+	// MaxResultBytes caps the text and structured content of a result, in
+	// bytes; larger results are cut (JSON arrays at an element boundary) with
+	// a note saying how much was cut. Zero means 100 KiB.
+	MaxResultBytes int `koanf:"max_result_bytes"`
 	// Annotations override the hints derived from the HTTP method.
 	Annotations Annotations `koanf:"annotations"`
 }
@@ -45,4 +76,25 @@ type Annotations struct {
 	Destructive *bool `koanf:"destructive"`
 	Idempotent  *bool `koanf:"idempotent"`
 	OpenWorld   *bool `koanf:"open_world"`
+}
+
+// Rule is one validation rule: an expression over args and claims that must
+// be true, and the message the agent gets when it is not.
+type Rule struct {
+	Rule    string `koanf:"rule"`
+	Message string `koanf:"message"`
+}
+
+// ResponseSpec shapes results with expressions over args, claims, status,
+// headers (lower-case names) and body (decoded JSON, or text).
+type ResponseSpec struct {
+	// Result is the structured result for a 2xx response; empty means the
+	// upstream's JSON as it is.
+	Result string `koanf:"result"`
+	// Text is the text the model reads for a 2xx response (a string); empty
+	// means the compact JSON of the result.
+	Text string `koanf:"text"`
+	// Error is the message for a non-2xx response (a string); empty means the
+	// status and the start of the body.
+	Error string `koanf:"error"`
 }

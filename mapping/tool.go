@@ -19,12 +19,22 @@ type Tool struct {
 	method      string
 	annotations Hints
 
-	input   *inputSchema
-	path    pathTemplate
-	query   []namedProgram // sorted by name
-	headers []namedProgram // sorted by name
-	body    *program       // one expression for the whole body
-	fields  []namedProgram // body fields, sorted by name
+	input      *inputSchema
+	output     *outputSchema // nil: no output schema
+	path       pathTemplate
+	query      []namedProgram // sorted by name
+	queryStyle map[string]string
+	headers    []namedProgram // sorted by name
+	body       *program       // one expression for the whole body
+	fields     []namedProgram // body fields, sorted by name
+	form       []namedProgram // form fields, sorted by name
+	formStyle  map[string]string
+	multipart  []namedProgram // multipart fields, sorted by name
+	rules      []rule
+	result     *program // response.result
+	text       *program // response.text
+	errorText  *program // response.error
+	maxResult  int
 	// defaultRule: no query or body mapping was declared, so arguments not
 	// used by the path go to the query (GET, HEAD, DELETE) or the JSON body.
 	defaultRule bool
@@ -35,6 +45,14 @@ type namedProgram struct {
 	name string
 	*program
 }
+
+type rule struct {
+	*program
+	message string
+}
+
+// DefaultMaxResultBytes caps a result when a tool sets no max_result_bytes.
+const DefaultMaxResultBytes = 100 << 10
 
 // Hints are the resolved MCP tool annotations.
 type Hints struct {
@@ -50,7 +68,9 @@ type Descriptor struct {
 	Title       string
 	Description string
 	InputSchema json.RawMessage
-	Hints       Hints
+	// OutputSchema is nil when the tool declares none.
+	OutputSchema json.RawMessage
+	Hints        Hints
 }
 
 // Name returns the tool's name.
@@ -74,13 +94,17 @@ func (t *Tool) HeaderNames() []string {
 
 // Descriptor describes the tool as clients see it.
 func (t *Tool) Descriptor() Descriptor {
-	return Descriptor{
+	d := Descriptor{
 		Name:        t.name,
 		Title:       t.title,
 		Description: t.description,
 		InputSchema: t.input.raw,
 		Hints:       t.annotations,
 	}
+	if t.output != nil {
+		d.OutputSchema = t.output.raw
+	}
+	return d
 }
 
 var (
@@ -213,11 +237,98 @@ func Compile(spec Spec) (*Tool, error) {
 	default:
 		fail("body", "want an expression string or a map of field names to expressions, got %T", spec.Body)
 	}
-	hasBody := t.body != nil || len(t.fields) > 0 || spec.Body != nil
-	if hasBody && (t.method == http.MethodGet || t.method == http.MethodHead) {
-		fail("body", "a %s request has no body", t.method)
+	t.form = compileMap("form", spec.Form, func(name string) error {
+		if name == "" {
+			return errors.New("empty field name")
+		}
+		return nil
+	})
+	t.multipart = compileMap("multipart", spec.Multipart, func(name string) error {
+		if name == "" || strings.ContainsAny(name, "\"\r\n") {
+			return fmt.Errorf("%q is not a valid field name", name)
+		}
+		return nil
+	})
+	var bodies []string
+	for _, b := range []struct {
+		name string
+		set  bool
+	}{{"body", spec.Body != nil}, {"form", len(spec.Form) > 0}, {"multipart", len(spec.Multipart) > 0}} {
+		if b.set {
+			bodies = append(bodies, b.name)
+		}
 	}
-	t.defaultRule = len(spec.Query) == 0 && spec.Body == nil
+	if len(bodies) > 1 {
+		fail(bodies[1], "a tool has one body: %s and %s cannot both be set", bodies[0], bodies[1])
+	}
+	if len(bodies) > 0 && (t.method == http.MethodGet || t.method == http.MethodHead) {
+		fail(bodies[0], "a %s request has no body", t.method)
+	}
+	t.defaultRule = len(spec.Query) == 0 && len(bodies) == 0
+
+	checkStyles := func(section string, m map[string]string, mapped map[string]string, defaultNames map[string]map[string]any) map[string]string {
+		out := map[string]string{}
+		for _, name := range sortedKeys(m) {
+			style := m[name]
+			_, inMap := mapped[name]
+			_, inArgs := defaultNames[name]
+			switch {
+			case !styles[style]:
+				fail(section+"."+name, "%q is not a style (repeat, comma, space, pipe, json, deepObject, explode)", style)
+			case !inMap && !inArgs:
+				fail(section+"."+name, "names no parameter of this tool")
+			default:
+				out[name] = style
+			}
+		}
+		return out
+	}
+	var argNames map[string]map[string]any
+	if t.defaultRule && in != nil {
+		argNames = in.properties
+	}
+	t.queryStyle = checkStyles("query_style", spec.QueryStyle, spec.Query, argNames)
+	t.formStyle = checkStyles("form_style", spec.FormStyle, spec.Form, nil)
+
+	for i, r := range spec.Validate {
+		field := fmt.Sprintf("validate[%d]", i)
+		if strings.TrimSpace(r.Message) == "" {
+			fail(field+".message", "required: it is what the agent reads when the rule fails")
+		}
+		p, err := compileIn(field+".rule", r.Rule, in, RequestEnv{}, boolResult)
+		if err != nil {
+			errs = append(errs, &FieldError{Err: err})
+			continue
+		}
+		t.rules = append(t.rules, rule{program: p, message: r.Message})
+	}
+	compileResponse := func(field, src string, want exprKind) *program {
+		if src == "" {
+			return nil
+		}
+		p, err := compileIn(field, src, in, ResponseEnv{}, want)
+		if err != nil {
+			errs = append(errs, &FieldError{Err: err})
+		}
+		return p
+	}
+	t.result = compileResponse("response.result", spec.Response.Result, anyResult)
+	t.text = compileResponse("response.text", spec.Response.Text, stringResult)
+	t.errorText = compileResponse("response.error", spec.Response.Error, stringResult)
+	if len(spec.OutputSchema) > 0 {
+		out, err := compileOutput(spec.OutputSchema)
+		if err != nil {
+			fail("output_schema", "%v", err)
+		}
+		t.output = out
+	}
+	t.maxResult = spec.MaxResultBytes
+	if t.maxResult == 0 {
+		t.maxResult = DefaultMaxResultBytes
+	}
+	if t.maxResult < 0 {
+		fail("max_result_bytes", "must not be negative")
+	}
 	t.toQuery = t.method == http.MethodGet || t.method == http.MethodHead || t.method == http.MethodDelete || t.method == http.MethodOptions
 
 	if len(errs) > 0 {

@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"flag"
 	"io"
+	"mime"
+	"mime/multipart"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -107,6 +109,11 @@ func runGolden(t *testing.T, file string) {
 			if v := r.Header.Get(h); v != "" {
 				rec.Headers[h] = v
 			}
+		}
+		if mt, params, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt == "multipart/form-data" {
+			// The boundary is random: record the parts instead.
+			rec.Headers["Content-Type"] = mt
+			body = multipartParts(t, body, params["boundary"])
 		}
 		if len(body) > 0 {
 			if json.Valid(body) {
@@ -307,4 +314,30 @@ func decodeExact(b []byte) (any, error) {
 	var v any
 	err := d.Decode(&v)
 	return v, err
+}
+
+// multipartParts renders a multipart body as JSON: one object per part.
+func multipartParts(t *testing.T, body []byte, boundary string) []byte {
+	type part struct {
+		Name        string `json:"name"`
+		Filename    string `json:"filename,omitempty"`
+		ContentType string `json:"content_type,omitempty"`
+		Data        string `json:"data"`
+	}
+	var parts []part
+	mr := multipart.NewReader(bytes.NewReader(body), boundary)
+	for {
+		p, err := mr.NextPart()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Errorf("bad multipart body: %v", err)
+			return body
+		}
+		data, _ := io.ReadAll(p)
+		parts = append(parts, part{Name: p.FormName(), Filename: p.FileName(), ContentType: p.Header.Get("Content-Type"), Data: string(data)})
+	}
+	b, _ := json.Marshal(parts)
+	return b
 }

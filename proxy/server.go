@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -83,11 +84,16 @@ func New(cfg *configs.Config, opts *Options) (*Server, error) {
 
 func mcpTool(d mapping.Descriptor) *mcp.Tool {
 	destructive := d.Hints.Destructive
+	var output any
+	if d.OutputSchema != nil {
+		output = d.OutputSchema
+	}
 	return &mcp.Tool{
-		Name:        d.Name,
-		Title:       d.Title,
-		Description: d.Description,
-		InputSchema: d.InputSchema,
+		OutputSchema: output,
+		Name:         d.Name,
+		Title:        d.Title,
+		Description:  d.Description,
+		InputSchema:  d.InputSchema,
 		Annotations: &mcp.ToolAnnotations{
 			Title:           d.Title,
 			ReadOnlyHint:    d.Hints.ReadOnly,
@@ -140,19 +146,41 @@ func (s *Server) call(ctx context.Context, e *toolEntry, args json.RawMessage, h
 		return s.errorResult(fmt.Sprintf("%s: %v", e.tool.Name(), err))
 	}
 	*status = resp.status
-	shaped := e.tool.ShapeResponse(resp.status, resp.header, resp.body)
+	shaped := e.tool.ShapeResponse(r, resp.status, resp.header, resp.body)
 	if shaped.IsError {
 		*outcome = "upstream_status"
+		if resp.status >= 200 && resp.status <= 299 {
+			*outcome = "shaping_error"
+		}
 		shaped.Text = e.tool.Name() + ": " + shaped.Text
 	}
-	res := &mcp.CallToolResult{
-		Content: []mcp.Content{&mcp.TextContent{Text: s.cfg.Redact(shaped.Text)}},
-		IsError: shaped.IsError,
+	res := &mcp.CallToolResult{IsError: shaped.IsError}
+	if shaped.Binary != nil {
+		res.Content = append(res.Content, binaryContent(e.tool.Name(), shaped.Binary))
+	}
+	if shaped.Text != "" || shaped.Binary == nil {
+		res.Content = append(res.Content, &mcp.TextContent{Text: s.cfg.Redact(shaped.Text)})
 	}
 	if shaped.Structured != nil {
 		res.StructuredContent = json.RawMessage(s.redactBytes(shaped.Structured))
 	}
 	return res
+}
+
+// binaryContent is an image, audio clip, or other binary body as an
+// embedded resource.
+func binaryContent(tool string, b *mapping.Binary) mcp.Content {
+	switch {
+	case strings.HasPrefix(b.MIMEType, "image/"):
+		return &mcp.ImageContent{Data: b.Data, MIMEType: b.MIMEType}
+	case strings.HasPrefix(b.MIMEType, "audio/"):
+		return &mcp.AudioContent{Data: b.Data, MIMEType: b.MIMEType}
+	}
+	return &mcp.EmbeddedResource{Resource: &mcp.ResourceContents{
+		URI:      "api2mcp:result/" + tool,
+		MIMEType: b.MIMEType,
+		Blob:     b.Data,
+	}}
 }
 
 func (s *Server) errorResult(msg string) *mcp.CallToolResult {
