@@ -132,13 +132,16 @@ func pathSegment(v any) (string, error) {
 	if s == "" {
 		return "", errors.New("must not be empty (it fills a path segment)")
 	}
-	for _, seg := range strings.FieldsFunc(s, func(r rune) bool { return r == '/' || r == '\\' }) {
-		if seg == "." || seg == ".." {
+	// Check every segment between / and \ separators without allocating.
+	start := 0
+	for i := 0; i <= len(s); i++ {
+		if i < len(s) && s[i] != '/' && s[i] != '\\' {
+			continue
+		}
+		if seg := s[start:i]; seg == "." || seg == ".." {
 			return "", fmt.Errorf("%q contains a %q path segment", s, seg)
 		}
-	}
-	if s == "." || s == ".." {
-		return "", fmt.Errorf("%q is not allowed in a path segment", s)
+		start = i + 1
 	}
 	for _, r := range s {
 		if r < 0x20 || r == 0x7f {

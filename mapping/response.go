@@ -111,21 +111,26 @@ func (t *Tool) ShapeResponse(r *Request, status int, header http.Header, body []
 
 	var res Result
 	var note string
+	var full []byte // the whole structured result, encoded once
 	if hasStructured {
+		b, err := marshalJSON(structured)
+		if err != nil {
+			return t.failed(fmt.Errorf("the result is not representable as JSON: %w", err))
+		}
+		full = b
 		if t.output != nil {
-			if err := t.output.check(structured); err != nil {
+			if err := t.output.check(full); err != nil {
 				return t.failed(err)
 			}
 		}
-		fitted, n := fitJSON(structured, t.maxResult)
-		note = n
-		if fitted != nil || structured == nil {
+		if len(full) <= t.maxResult {
+			res.Structured, res.Text = wrapObject(full), string(full)
+		} else if fitted, n := fitJSON(structured, len(full), t.maxResult); fitted != nil {
 			b, err := marshalJSON(fitted)
 			if err != nil {
-				return t.failed(fmt.Errorf("response.result is not representable as JSON: %w", err))
+				return t.failed(fmt.Errorf("the result is not representable as JSON: %w", err))
 			}
-			res.Structured = wrapObject(b)
-			res.Text = string(b)
+			res.Structured, res.Text, note = wrapObject(b), string(b), n
 		}
 	}
 	if t.text != nil {
@@ -136,8 +141,7 @@ func (t *Tool) ShapeResponse(r *Request, status int, header http.Header, body []
 		res.Text, _ = v.(string)
 	} else if res.Structured == nil && hasStructured {
 		// Too large to cut at an element boundary: the start of the text.
-		b, _ := marshalJSON(structured)
-		res.Text = string(b)
+		res.Text = string(full)
 	}
 	if len(res.Text) > t.maxResult {
 		res.Text = cutText(res.Text, t.maxResult)
@@ -264,13 +268,9 @@ func wrapObject(compact []byte) json.RawMessage {
 	return append(out, '}')
 }
 
-// check validates a structured result against the output schema.
-func (o *outputSchema) check(v any) error {
-	b, err := marshalJSON(v)
-	if err != nil {
-		return fmt.Errorf("the result is not representable as JSON: %w", err)
-	}
-	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(wrapObject(b)))
+// check validates an encoded structured result against the output schema.
+func (o *outputSchema) check(encoded []byte) error {
+	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(wrapObject(encoded)))
 	if err != nil {
 		return err
 	}
@@ -284,15 +284,11 @@ func (o *outputSchema) check(v any) error {
 	return nil
 }
 
-// fitJSON cuts v to encode within limit bytes, at an element boundary of the
-// top-level array or of the largest array in a top-level object. It returns
-// nil when v cannot be cut to fit, and a note when it cut anything.
-func fitJSON(v any, limit int) (any, string) {
-	b, err := marshalJSON(v)
-	if err != nil || len(b) <= limit {
-		return v, ""
-	}
-	total := len(b)
+// fitJSON cuts v, whose encoding is total bytes (over limit), to encode
+// within limit, at an element boundary of the top-level array or of the
+// largest array in a top-level object. It returns nil when v cannot be cut
+// to fit, and a note saying what it cut.
+func fitJSON(v any, total, limit int) (any, string) {
 	if arr, ok := v.([]any); ok {
 		n := fitPrefix(len(arr), limit, func(n int) any { return arr[:n] })
 		if n < 0 {
