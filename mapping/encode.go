@@ -21,20 +21,58 @@ const (
 	styleJSON       = "json"
 	styleDeepObject = "deepObject"
 	styleExplode    = "explode"
-	// styleBrackets is the form default for objects: a[k]=v, a[k][0]=v.
+	// styleForm is the form default: arrays repeat the field, objects use
+	// brackets (a[k]=v), arrays inside objects are indexed (a[k][0]=v).
+	styleForm = "form"
+	// styleBrackets encodes everything with brackets: a[k]=v, a[0]=v.
 	styleBrackets = "brackets"
 )
+
+// params is an ordered list of query parameters or form fields. Unlike
+// url.Values it can hold a value that is already escaped (the space style
+// joins with %20, which url.Values would write as +).
+type params []param
+
+type param struct {
+	name, value string
+	escaped     bool
+}
+
+func (p *params) add(name, value string) { *p = append(*p, param{name: name, value: value}) }
+
+// encode renders name=value pairs sorted by name (stable: repeated names
+// keep their order), as url.Values.Encode does.
+func (p params) encode() string {
+	if len(p) == 0 {
+		return ""
+	}
+	sort.SliceStable(p, func(i, j int) bool { return p[i].name < p[j].name })
+	var b strings.Builder
+	for i, e := range p {
+		if i > 0 {
+			b.WriteByte('&')
+		}
+		b.WriteString(url.QueryEscape(e.name))
+		b.WriteByte('=')
+		if e.escaped {
+			b.WriteString(e.value)
+		} else {
+			b.WriteString(url.QueryEscape(e.value))
+		}
+	}
+	return b.String()
+}
 
 var styles = map[string]bool{styleRepeat: true, styleComma: true, styleSpace: true, stylePipe: true, styleJSON: true, styleDeepObject: true, styleExplode: true}
 
 // addParam serialises one query parameter or form field into q.
-func addParam(q url.Values, name string, v any, style string) error {
+func addParam(q *params, name string, v any, style string) error {
 	if v == nil {
 		return nil
 	}
 	if s, ok, err := scalarText(v); ok || err != nil {
 		if err == nil {
-			q.Add(name, s)
+			q.add(name, s)
 		}
 		return err
 	}
@@ -43,7 +81,7 @@ func addParam(q url.Values, name string, v any, style string) error {
 		if err != nil {
 			return fmt.Errorf("result is not representable as JSON: %w", err)
 		}
-		q.Add(name, string(b))
+		q.add(name, string(b))
 		return nil
 	}
 	if arr, ok := asSlice(v); ok {
@@ -53,20 +91,24 @@ func addParam(q url.Values, name string, v any, style string) error {
 		}
 		switch style {
 		case styleComma:
-			q.Add(name, strings.Join(vals, ","))
+			q.add(name, strings.Join(vals, ","))
 		case styleSpace:
-			q.Add(name, strings.Join(vals, " "))
+			esc := make([]string, len(vals))
+			for i, v := range vals {
+				esc[i] = url.QueryEscape(v)
+			}
+			*q = append(*q, param{name: name, value: strings.Join(esc, "%20"), escaped: true})
 		case stylePipe:
-			q.Add(name, strings.Join(vals, "|"))
+			q.add(name, strings.Join(vals, "|"))
 		case styleBrackets:
 			for i, e := range arr {
 				if err := addParam(q, name+"["+strconv.Itoa(i)+"]", e, styleBrackets); err != nil {
 					return err
 				}
 			}
-		default: // repeat, explode, deepObject
+		default: // repeat, explode, deepObject, form
 			for _, s := range vals {
-				q.Add(name, s)
+				q.add(name, s)
 			}
 		}
 		return nil
@@ -75,7 +117,7 @@ func addParam(q url.Values, name string, v any, style string) error {
 	if !ok {
 		vals, err := textValues(v)
 		for _, s := range vals {
-			q.Add(name, s)
+			q.add(name, s)
 		}
 		return err
 	}
@@ -85,7 +127,7 @@ func addParam(q url.Values, name string, v any, style string) error {
 	}
 	sort.Strings(keys)
 	switch style {
-	case styleDeepObject, styleBrackets:
+	case styleDeepObject, styleBrackets, styleForm:
 		for _, k := range keys {
 			if err := addParam(q, name+"["+k+"]", obj[k], styleBrackets); err != nil {
 				return err
@@ -107,13 +149,13 @@ func addParam(q url.Values, name string, v any, style string) error {
 			}
 			parts = append(parts, k, strings.Join(vals, ","))
 		}
-		q.Add(name, strings.Join(parts, sep))
+		q.add(name, strings.Join(parts, sep))
 	default: // repeat: objects as JSON
 		b, err := json.Marshal(obj)
 		if err != nil {
 			return fmt.Errorf("result is not representable as JSON: %w", err)
 		}
-		q.Add(name, string(b))
+		q.add(name, string(b))
 	}
 	return nil
 }

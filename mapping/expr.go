@@ -22,6 +22,8 @@ type RequestEnv struct {
 	Args map[string]any `expr:"args"`
 	// Claims describe the authenticated caller; empty when auth is off.
 	Claims map[string]any `expr:"claims"`
+	// Meter bounds the work of the call's expressions (see evalBudget).
+	Meter *Meter `expr:"__meter"`
 }
 
 // ResponseEnv is what response expressions see: the request's environment
@@ -37,6 +39,8 @@ type ResponseEnv struct {
 	// Body is the decoded JSON body, the body as a string for text, or nil
 	// for an empty or binary body.
 	Body any `expr:"body"`
+	// Meter bounds the work of the call's expressions (see evalBudget).
+	Meter *Meter `expr:"__meter"`
 }
 
 // maxExprNodes bounds the size of one expression's syntax tree.
@@ -55,6 +59,7 @@ const (
 type program struct {
 	field string // e.g. "query.status"
 	prog  *vm.Program
+	want  exprKind
 }
 
 // compileExpr compiles a request expression: src against RequestEnv.
@@ -70,14 +75,22 @@ func compileIn(field, src string, in *inputSchema, env any, want exprKind) (*pro
 	if strings.TrimSpace(src) == "" {
 		return nil, fmt.Errorf("%s: empty expression", field)
 	}
+	// Compile twice: once as written, so that result and argument types are
+	// checked (AsBool, AsKind), and once with every call metered (see
+	// Meter), which hides static types behind Charge; that one runs. run
+	// checks the kind of the result.
 	opts := append([]expr.Option{expr.Env(env), expr.MaxNodes(maxExprNodes)}, libraryOptions()...)
+	checkOpts := opts
 	switch want {
 	case boolResult:
-		opts = append(opts, expr.AsBool())
+		checkOpts = append(checkOpts, expr.AsBool())
 	case stringResult:
-		opts = append(opts, expr.AsKind(reflect.String))
+		checkOpts = append(checkOpts, expr.AsKind(reflect.String))
 	}
-	p, err := expr.Compile(src, opts...)
+	if _, err := expr.Compile(src, checkOpts...); err != nil {
+		return nil, fmt.Errorf("%s: %s", field, exprErrorText(err))
+	}
+	p, err := expr.Compile(src, append(opts, expr.Patch(meteredCalls{}))...)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %s", field, exprErrorText(err))
 	}
@@ -93,7 +106,7 @@ func compileIn(field, src string, in *inputSchema, env any, want exprKind) (*pro
 			}
 		}
 	}
-	return &program{field: field, prog: p}, nil
+	return &program{field: field, prog: p, want: want}, nil
 }
 
 // exprErrorText renders an expr error as "message (line L, column C)" plus
@@ -141,6 +154,16 @@ func (p *program) run(env any) (any, error) {
 	v, err := expr.Run(p.prog, env)
 	if err != nil {
 		return nil, &EvalError{Field: p.field, Err: err}
+	}
+	switch p.want {
+	case boolResult:
+		if _, ok := v.(bool); !ok {
+			return nil, &EvalError{Field: p.field, Err: fmt.Errorf("want true or false, got %s", jsonKind(v))}
+		}
+	case stringResult:
+		if _, ok := v.(string); !ok {
+			return nil, &EvalError{Field: p.field, Err: fmt.Errorf("want a string, got %s", jsonKind(v))}
+		}
 	}
 	return v, nil
 }

@@ -2,11 +2,13 @@ package mapping
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -58,7 +60,7 @@ func TestFormAndMultipart(t *testing.T) {
 		t.Fatal(err)
 	}
 	body, _ := url.QueryUnescape(string(r.Body))
-	if want := "amount=12&ids=1,2&meta[a][b][0]=1&meta[a][b][1]=2&tags[0]=x&tags[1]=y"; body != want || r.ContentType != "application/x-www-form-urlencoded" {
+	if want := "amount=12&ids=1,2&meta[a][b][0]=1&meta[a][b][1]=2&tags=x&tags=y"; body != want || r.ContentType != "application/x-www-form-urlencoded" {
 		t.Errorf("form body %q (%s), want %q", body, r.ContentType, want)
 	}
 
@@ -283,6 +285,59 @@ func TestBinaryOverLimit(t *testing.T) {
 	tool := mustCompile(t, Spec{Name: "t", Upstream: "api", MaxResultBytes: 4})
 	r := tool.ShapeResponse(nil, 200, http.Header{"Content-Type": {"image/png"}}, []byte("\x89PNG\r\n"))
 	if r.Binary != nil || !strings.Contains(r.Text, "6 bytes of image/png, more than max_result_bytes (4)") {
+		t.Errorf("got %+v", r)
+	}
+}
+
+func TestEvaluationBudget(t *testing.T) {
+	big := strings.Repeat("x", 1<<20)
+	items := make([]string, 3000)
+	for i := range items {
+		items[i] = fmt.Sprint(i)
+	}
+	args, _ := json.Marshal(map[string]any{"s": big, "items": items})
+	tests := map[string]string{
+		"repeat in a loop":          `map(1..100000, len(repeat("x", 1000000)))`,
+		"copies of an argument":     `map(1..1000, len(upper(args.s)))`,
+		"concatenation doubling":    `let a = args.s + args.s; let b = a + a; let c = b + b; let d = c + c; let e = d + d; len(e + e)`,
+		"nested loop over an array": `sum(map(args.items, count(args.items, # == "1")))`,
+		"toJSON of the arguments":   `len(map(args.items, toJSON(args)))`,
+	}
+	for name, src := range tests {
+		t.Run(name, func(t *testing.T) {
+			tool := mustCompile(t, Spec{Name: "t", Upstream: "api",
+				Input: map[string]any{"type": "object", "additionalProperties": true},
+				Query: map[string]string{"q": src}})
+			start := time.Now()
+			_, err := tool.BuildRequest(args, nil)
+			var ee *EvalError
+			if !errors.As(err, &ee) || !strings.Contains(err.Error(), "evaluation budget") {
+				t.Fatalf("BuildRequest error %v, want the evaluation budget exceeded", err)
+			}
+			if d := time.Since(start); d > 5*time.Second {
+				t.Errorf("took %s to stop", d)
+			}
+		})
+	}
+	// Ordinary mappings stay far below the budget.
+	tool := mustCompile(t, Spec{Name: "t", Upstream: "api",
+		Input: map[string]any{"type": "object", "additionalProperties": true},
+		Query: map[string]string{"q": `join(map(args.items, upper(#)), ",")`}})
+	if _, err := tool.BuildRequest(args, nil); err != nil {
+		t.Errorf("an ordinary mapping failed: %v", err)
+	}
+}
+
+func TestBinaryCaption(t *testing.T) {
+	tool := mustCompile(t, Spec{Name: "t", Upstream: "api",
+		Input:    map[string]any{"properties": map[string]any{"id": map[string]any{"type": "integer"}}},
+		Response: ResponseSpec{Text: `"photo of pet " + string(args.id) + " (" + headers["content-type"] + ")"`}})
+	req, err := tool.BuildRequest(json.RawMessage(`{"id":7}`), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := tool.ShapeResponse(req, 200, http.Header{"Content-Type": {"image/png"}}, []byte("\x89PNG\r\n"))
+	if r.Binary == nil || r.Binary.MIMEType != "image/png" || r.Text != "photo of pet 7 (image/png)" {
 		t.Errorf("got %+v", r)
 	}
 }

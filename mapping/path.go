@@ -132,21 +132,65 @@ func pathSegment(v any) (string, error) {
 	if s == "" {
 		return "", errors.New("must not be empty (it fills a path segment)")
 	}
-	// Check every segment between / and \ separators without allocating.
-	start := 0
-	for i := 0; i <= len(s); i++ {
-		if i < len(s) && s[i] != '/' && s[i] != '\\' {
-			continue
-		}
-		if seg := s[start:i]; seg == "." || seg == ".." {
-			return "", fmt.Errorf("%q contains a %q path segment", s, seg)
-		}
-		start = i + 1
+	if err := checkSegments(s); err != nil {
+		return "", err
 	}
-	for _, r := range s {
-		if r < 0x20 || r == 0x7f {
-			return "", errors.New("contains a control character")
+	// An intermediary or upstream that decodes the path twice would see
+	// %2e%2e as "..": check the value decoded once, too.
+	if strings.IndexByte(s, '%') >= 0 {
+		if err := checkSegments(lenientUnescape(s)); err != nil {
+			return "", fmt.Errorf("%q decodes to a value that is not allowed in a path segment: %w", s, err)
 		}
 	}
 	return s, nil
+}
+
+// checkSegments rejects "." and ".." segments (between / and \ separators)
+// and control characters, without allocating.
+func checkSegments(s string) error {
+	start := 0
+	for i := 0; i <= len(s); i++ {
+		if i < len(s) {
+			if c := s[i]; c < 0x20 || c == 0x7f {
+				return errors.New("contains a control character")
+			}
+			if s[i] != '/' && s[i] != '\\' {
+				continue
+			}
+		}
+		if seg := s[start:i]; seg == "." || seg == ".." {
+			return fmt.Errorf("%q contains a %q path segment", s, seg)
+		}
+		start = i + 1
+	}
+	return nil
+}
+
+// lenientUnescape decodes valid %XX escapes and leaves anything else as it
+// is, as lenient servers do.
+func lenientUnescape(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '%' && i+2 < len(s) && isHex(s[i+1]) && isHex(s[i+2]) {
+			b.WriteByte(unhex(s[i+1])<<4 | unhex(s[i+2]))
+			i += 2
+			continue
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
+func unhex(c byte) byte {
+	switch {
+	case c <= '9':
+		return c - '0'
+	case c <= 'F':
+		return c - 'A' + 10
+	}
+	return c - 'a' + 10
 }

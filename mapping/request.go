@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/url"
 	"sort"
 	"strings"
 )
@@ -25,9 +24,11 @@ type Request struct {
 	Body        []byte
 	ContentType string
 
-	// args and claims are what response expressions see.
+	// args and claims are what response expressions see; meter is the
+	// call's evaluation budget, shared by request and response expressions.
 	args   map[string]any
 	claims map[string]any
+	meter  *Meter
 }
 
 // BuildRequest validates raw arguments and maps them to the upstream request.
@@ -42,11 +43,11 @@ func (t *Tool) BuildRequest(raw json.RawMessage, claims map[string]any) (*Reques
 	if claims == nil {
 		claims = map[string]any{}
 	}
-	env := &RequestEnv{Args: args, Claims: claims}
+	env := &RequestEnv{Args: args, Claims: claims, Meter: newMeter()}
 	if err := t.checkRules(env); err != nil {
 		return nil, err
 	}
-	r := &Request{Method: t.method, args: args, claims: claims}
+	r := &Request{Method: t.method, args: args, claims: claims, meter: env.Meter}
 
 	path, problems := t.path.build(args)
 	if len(problems) > 0 {
@@ -54,13 +55,13 @@ func (t *Tool) BuildRequest(raw json.RawMessage, claims map[string]any) (*Reques
 	}
 	r.Path = path
 
-	q := url.Values{}
+	var q params
 	for _, p := range t.query {
 		v, err := p.run(env)
 		if err != nil {
 			return nil, err
 		}
-		if err := addParam(q, p.name, v, t.queryStyle[p.name]); err != nil {
+		if err := addParam(&q, p.name, v, t.queryStyle[p.name]); err != nil {
 			return nil, &EvalError{Field: p.field, Err: err}
 		}
 	}
@@ -108,7 +109,7 @@ func (t *Tool) BuildRequest(raw json.RawMessage, claims map[string]any) (*Reques
 		}
 		jsonBody, hasJSON = m, true
 	case len(t.form) > 0:
-		f := url.Values{}
+		var f params
 		for _, p := range t.form {
 			v, err := p.run(env)
 			if err != nil {
@@ -116,13 +117,13 @@ func (t *Tool) BuildRequest(raw json.RawMessage, claims map[string]any) (*Reques
 			}
 			style := t.formStyle[p.name]
 			if style == "" {
-				style = styleBrackets
+				style = styleForm
 			}
-			if err := addParam(f, p.name, v, style); err != nil {
+			if err := addParam(&f, p.name, v, style); err != nil {
 				return nil, &EvalError{Field: p.field, Err: err}
 			}
 		}
-		r.Body = []byte(f.Encode())
+		r.Body = []byte(f.encode())
 		r.ContentType = "application/x-www-form-urlencoded"
 	case len(t.multipart) > 0:
 		fields := make([]namedValue, 0, len(t.multipart))
@@ -153,7 +154,7 @@ func (t *Tool) BuildRequest(raw json.RawMessage, claims map[string]any) (*Reques
 			}
 			sort.Strings(keys)
 			for _, k := range keys {
-				if err := addParam(q, k, rest[k], t.queryStyle[k]); err != nil {
+				if err := addParam(&q, k, rest[k], t.queryStyle[k]); err != nil {
 					return nil, &ArgumentError{Problems: []string{"/" + k + ": " + err.Error()}}
 				}
 			}
@@ -171,9 +172,23 @@ func (t *Tool) BuildRequest(raw json.RawMessage, claims map[string]any) (*Reques
 		r.Body = bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
 		r.ContentType = "application/json"
 	}
-	r.Query = q.Encode()
+	if len(q) > maxQueryParams {
+		return nil, &EvalError{Field: "query", Err: fmt.Errorf("%d query parameters; at most %d are sent", len(q), maxQueryParams)}
+	}
+	r.Query = q.encode()
+	if len(r.Query) > maxQueryBytes {
+		return nil, &EvalError{Field: "query", Err: fmt.Errorf("the query string is %d bytes; at most %d are sent", len(r.Query), maxQueryBytes)}
+	}
 	return r, nil
 }
+
+// Query limits: servers refuse more (Go's net/http takes 10,000 parameters,
+// common proxies 8 KiB to 64 KiB of request line), and an argument array
+// must not turn into an unbounded URL.
+const (
+	maxQueryParams = 1000
+	maxQueryBytes  = 32 << 10
+)
 
 // checkRules evaluates every validation rule and reports all that fail.
 func (t *Tool) checkRules(env *RequestEnv) error {

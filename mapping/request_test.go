@@ -46,7 +46,7 @@ func TestBuildRequestPath(t *testing.T) {
 		"unicode":          {args: `{"id":"café"}`, wantPath: "/items/caf%C3%A9/history"},
 		"question mark":    {args: `{"id":"a?b"}`, wantPath: "/items/a%3Fb/history"},
 		"hash":             {args: `{"id":"a#b"}`, wantPath: "/items/a%23b/history"},
-		"percent":          {args: `{"id":"%2e%2e"}`, wantPath: "/items/%252e%252e/history"},
+		"percent":          {args: `{"id":"50%25"}`, wantPath: "/items/50%2525/history"},
 		"dots inside text": {args: `{"id":"v1.2..3"}`, wantPath: "/items/v1.2..3/history"},
 	}
 	for name, tt := range tests {
@@ -71,14 +71,17 @@ func TestBuildRequestPathRejected(t *testing.T) {
 		args string
 		want []string
 	}{
-		"dot":               {args: `{"id":"."}`, want: []string{`/id: "." contains a "." path segment`}},
-		"dot dot":           {args: `{"id":".."}`, want: []string{`/id: ".." contains a ".." path segment`}},
-		"climb":             {args: `{"id":"../admin"}`, want: []string{`/id: "../admin" contains a ".." path segment`}},
-		"climb inside":      {args: `{"id":"a/../b"}`, want: []string{`/id: "a/../b" contains a ".." path segment`}},
-		"backslash climb":   {args: `{"id":"a\\..\\b"}`, want: []string{`/id: "a\\..\\b" contains a ".." path segment`}},
-		"current directory": {args: `{"id":"./x"}`, want: []string{`/id: "./x" contains a "." path segment`}},
-		"empty":             {args: `{"id":""}`, want: []string{"/id: must not be empty (it fills a path segment)"}},
-		"control character": {args: `{"id":"a\nb"}`, want: []string{"/id: contains a control character"}},
+		"dot":                 {args: `{"id":"."}`, want: []string{`/id: "." contains a "." path segment`}},
+		"dot dot":             {args: `{"id":".."}`, want: []string{`/id: ".." contains a ".." path segment`}},
+		"climb":               {args: `{"id":"../admin"}`, want: []string{`/id: "../admin" contains a ".." path segment`}},
+		"climb inside":        {args: `{"id":"a/../b"}`, want: []string{`/id: "a/../b" contains a ".." path segment`}},
+		"backslash climb":     {args: `{"id":"a\\..\\b"}`, want: []string{`/id: "a\\..\\b" contains a ".." path segment`}},
+		"current directory":   {args: `{"id":"./x"}`, want: []string{`/id: "./x" contains a "." path segment`}},
+		"empty":               {args: `{"id":""}`, want: []string{"/id: must not be empty (it fills a path segment)"}},
+		"control character":   {args: `{"id":"a\nb"}`, want: []string{"/id: contains a control character"}},
+		"encoded climb":       {args: `{"id":"%2e%2e"}`, want: []string{`/id: "%2e%2e" decodes to a value that is not allowed in a path segment: ".." contains a ".." path segment`}},
+		"encoded slash climb": {args: `{"id":"a%2f..%2fb"}`, want: []string{`/id: "a%2f..%2fb" decodes to a value that is not allowed in a path segment: "a/../b" contains a ".." path segment`}},
+		"encoded CRLF":        {args: `{"id":"%0d%0aX: 1"}`, want: []string{`/id: "%0d%0aX: 1" decodes to a value that is not allowed in a path segment: contains a control character`}},
 	}
 	for name, tt := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -344,7 +347,7 @@ func TestBuildRequestArgumentErrors(t *testing.T) {
 		"string":        {args: `"x"`, want: []string{"arguments must be a JSON object, not a string"}},
 		"number":        {args: `3`, want: []string{"arguments must be a JSON object, not a number"}},
 		"invalid JSON":  {args: `{"name":`, want: []string{"arguments are not valid JSON: unexpected EOF"}},
-		"trailing data": {args: `{"name":"a"} {}`, want: []string{"arguments are not valid JSON: trailing data"}},
+		"trailing data": {args: `{"name":"a"} {}`, want: []string{"arguments are not valid JSON: trailing data after the JSON value"}},
 		"extra argument": {
 			args: `{"name":"rex","colour":"brown"}`,
 			want: []string{"/colour: not allowed (no such argument)"},

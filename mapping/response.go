@@ -58,7 +58,7 @@ func (t *Tool) ShapeResponse(r *Request, status int, header http.Header, body []
 	}
 	empty := len(bytes.TrimSpace(body)) == 0
 	if !empty && !isJSON && isBinary(mediaType, body) {
-		return t.shapeBinary(mediaType, body)
+		return t.shapeBinary(r, status, header, mediaType, body)
 	}
 	needValue := t.result != nil || t.text != nil || t.output != nil
 	if isJSON && !empty && !needValue {
@@ -67,8 +67,13 @@ func (t *Tool) ShapeResponse(r *Request, status int, header http.Header, body []
 		if err := json.Compact(&buf, body); err != nil {
 			return t.invalidJSON(body, mediaType, err)
 		}
-		if buf.Len() <= t.maxResult {
-			compact := buf.Bytes()
+		compact := buf.Bytes()
+		if !utf8.Valid(compact) {
+			// JSON strings may carry invalid UTF-8; clients would see it
+			// replaced anyway, so replace it once, here, before measuring.
+			compact = bytes.ToValidUTF8(compact, []byte("\uFFFD"))
+		}
+		if len(compact) <= t.maxResult {
 			return Result{Text: string(compact), Structured: wrapObject(compact)}
 		}
 	}
@@ -143,9 +148,8 @@ func (t *Tool) ShapeResponse(r *Request, status int, header http.Header, body []
 		// Too large to cut at an element boundary: the start of the text.
 		res.Text = string(full)
 	}
-	if len(res.Text) > t.maxResult {
-		res.Text = cutText(res.Text, t.maxResult)
-	} else if note != "" {
+	res.Text = cutText(res.Text, t.maxResult)
+	if note != "" {
 		res.Text += "\n" + note
 	}
 	return res
@@ -154,7 +158,10 @@ func (t *Tool) ShapeResponse(r *Request, status int, header http.Header, body []
 func (t *Tool) responseEnv(r *Request, status int, header http.Header, body any) *ResponseEnv {
 	env := &ResponseEnv{Status: status, Body: body, Headers: make(map[string]string, len(header))}
 	if r != nil {
-		env.Args, env.Claims = r.args, r.claims
+		env.Args, env.Claims, env.Meter = r.args, r.claims, r.meter
+	}
+	if env.Meter == nil {
+		env.Meter = newMeter()
 	}
 	if env.Args == nil {
 		env.Args = map[string]any{}
@@ -191,14 +198,53 @@ func (t *Tool) shapeError(r *Request, status int, header http.Header, body []byt
 	return Result{IsError: true, Text: statusText(status) + errorDetail(body, isJSON)}
 }
 
-func (t *Tool) shapeBinary(mediaType string, body []byte) Result {
+// shapeBinary returns an image or other binary body as binary content, with
+// response.text as its caption and response.result as structured content
+// when they are set (body is nil for them).
+func (t *Tool) shapeBinary(r *Request, status int, header http.Header, mediaType string, body []byte) Result {
 	if mediaType == "" {
 		mediaType = "application/octet-stream"
 	}
+	var res Result
 	if len(body) > t.maxResult {
-		return Result{Text: fmt.Sprintf("upstream returned %d bytes of %s, more than max_result_bytes (%d); it was not included", len(body), mediaType, t.maxResult)}
+		res.Text = fmt.Sprintf("upstream returned %d bytes of %s, more than max_result_bytes (%d); it was not included", len(body), mediaType, t.maxResult)
+	} else {
+		res.Binary = &Binary{MIMEType: mediaType, Data: body}
 	}
-	return Result{Binary: &Binary{MIMEType: mediaType, Data: body}}
+	if t.result == nil && t.text == nil {
+		return res
+	}
+	env := t.responseEnv(r, status, header, nil)
+	if t.text != nil {
+		v, err := t.text.run(env)
+		if err != nil {
+			return t.failed(err)
+		}
+		caption := cutText(v.(string), t.maxResult)
+		if res.Text != "" {
+			caption += "\n" + res.Text
+		}
+		res.Text = caption
+	}
+	if t.result != nil {
+		v, err := t.result.run(env)
+		if err != nil {
+			return t.failed(err)
+		}
+		b, err := marshalJSON(v)
+		if err != nil {
+			return t.failed(fmt.Errorf("the result is not representable as JSON: %w", err))
+		}
+		if t.output != nil {
+			if err := t.output.check(b); err != nil {
+				return t.failed(err)
+			}
+		}
+		if len(b) <= t.maxResult {
+			res.Structured = wrapObject(b)
+		}
+	}
+	return res
 }
 
 func (t *Tool) invalidJSON(body []byte, mediaType string, err error) Result {
@@ -234,14 +280,9 @@ func describeMedia(mediaType string, empty bool) string {
 
 // decodeJSON decodes a body keeping integers exact (see normalizeNumbers).
 func decodeJSON(body []byte) (any, error) {
-	d := json.NewDecoder(bytes.NewReader(body))
-	d.UseNumber()
-	var v any
-	if err := d.Decode(&v); err != nil {
+	v, err := decodeExact(body)
+	if err != nil {
 		return nil, err
-	}
-	if d.More() {
-		return nil, errors.New("trailing data after the JSON value")
 	}
 	return normalizeNumbers(v), nil
 }
@@ -273,6 +314,9 @@ func (o *outputSchema) check(encoded []byte) error {
 	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(wrapObject(encoded)))
 	if err != nil {
 		return err
+	}
+	if err := checkNumbers(doc); err != nil {
+		return fmt.Errorf("the result cannot be checked against output_schema: %w", err)
 	}
 	if err := o.schema.Validate(doc); err != nil {
 		var ve *jsonschema.ValidationError

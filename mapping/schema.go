@@ -145,16 +145,15 @@ func (e *ArgumentError) Error() string {
 // in 64 bits become int, larger ones stay json.Number.
 func (in *inputSchema) decodeArgs(raw json.RawMessage) (map[string]any, error) {
 	var v any
-	if len(bytes.TrimSpace(raw)) == 0 || bytes.Equal(bytes.TrimSpace(raw), []byte("null")) {
+	if trimmed := bytes.Trim(raw, jsonSpace); len(trimmed) == 0 || string(trimmed) == "null" {
 		v = map[string]any{}
 	} else {
-		d := json.NewDecoder(bytes.NewReader(raw))
-		d.UseNumber()
-		if err := d.Decode(&v); err != nil {
+		var err error
+		if v, err = decodeExact(raw); err != nil {
 			return nil, &ArgumentError{Problems: []string{"arguments are not valid JSON: " + err.Error()}}
 		}
-		if d.More() {
-			return nil, &ArgumentError{Problems: []string{"arguments are not valid JSON: trailing data"}}
+		if err := checkNumbers(v); err != nil {
+			return nil, &ArgumentError{Problems: []string{err.Error()}}
 		}
 	}
 	args, ok := v.(map[string]any)
@@ -171,6 +170,71 @@ func (in *inputSchema) decodeArgs(raw json.RawMessage) (map[string]any, error) {
 	}
 	normalizeNumbers(args)
 	return args, nil
+}
+
+// decodeExact decodes one JSON value keeping numbers as json.Number, and
+// refuses anything after it.
+func decodeExact(b []byte) (any, error) {
+	d := json.NewDecoder(bytes.NewReader(b))
+	d.UseNumber()
+	var v any
+	if err := d.Decode(&v); err != nil {
+		return nil, err
+	}
+	if rest := bytes.Trim(b[d.InputOffset():], jsonSpace); len(rest) > 0 {
+		return nil, errors.New("trailing data after the JSON value")
+	}
+	return v, nil
+}
+
+// jsonSpace is the white space JSON allows between values (RFC 8259);
+// bytes.TrimSpace would also accept \f, \v and Unicode spaces.
+const jsonSpace = " \t\r\n"
+
+// maxNumberLen bounds the length of a number literal: the validator works on
+// exact rationals, and 1e999999 or a million digits would cost seconds.
+const maxNumberLen = 100
+
+// checkNumbers refuses number literals longer than maxNumberLen or with an
+// exponent beyond what any JSON consumer represents. The error starts with
+// the JSON pointer of the number.
+func checkNumbers(v any) error {
+	if ptr, msg := badNumber(v); msg != "" {
+		if ptr == "" {
+			ptr = "/"
+		}
+		return fmt.Errorf("%s: %s", ptr, msg)
+	}
+	return nil
+}
+
+// badNumber finds a number checkNumbers refuses; the pointer is built only
+// on the way back from one, so that the common case does not allocate.
+func badNumber(v any) (ptr, msg string) {
+	switch v := v.(type) {
+	case map[string]any:
+		for k, e := range v {
+			if p, m := badNumber(e); m != "" {
+				return "/" + k + p, m
+			}
+		}
+	case []any:
+		for i, e := range v {
+			if p, m := badNumber(e); m != "" {
+				return "/" + strconv.Itoa(i) + p, m
+			}
+		}
+	case json.Number:
+		if len(v) > maxNumberLen {
+			return "", fmt.Sprintf("a number of %d characters is too long (at most %d)", len(v), maxNumberLen)
+		}
+		if i := strings.IndexAny(string(v), "eE"); i >= 0 {
+			if exp, err := strconv.Atoi(strings.TrimPrefix(string(v[i+1:]), "+")); err != nil || exp > 400 || exp < -400 {
+				return "", fmt.Sprintf("the exponent of %s is out of range", v)
+			}
+		}
+	}
+	return "", ""
 }
 
 // applyDefaults fills absent properties that declare a default, descending

@@ -30,7 +30,8 @@ type Spec struct {
 	// QueryStyle sets how a query parameter's arrays and objects are
 	// serialised: repeat (default: a=1&a=2, objects as JSON), comma (a=1,2),
 	// space (a=1%202), pipe (a=1|2), json (a=[1,2]), deepObject (a[k]=v) or
-	// explode (an object's keys become parameters: k=v).
+	// explode (an object's keys become parameters: k=v). Spaces inside values
+	// are written as +, as form encoding does.
 	QueryStyle map[string]string `koanf:"query_style"`
 	// Headers maps header names to expressions. A nil result drops the header;
 	// an array is joined with ", ".
@@ -40,9 +41,9 @@ type Spec struct {
 	// are dropped).
 	Body any `koanf:"body"`
 	// Form is an application/x-www-form-urlencoded body: field names to
-	// expressions. Nil results are dropped, arrays repeat the field and
-	// objects are sent with brackets (a[k]=v, a[k][0]=v) unless FormStyle says
-	// otherwise.
+	// expressions. Nil results are dropped, arrays repeat the field (a=1&a=2)
+	// and objects are sent with brackets (a[k]=v; arrays inside them indexed,
+	// a[k][0]=v) unless FormStyle says otherwise.
 	Form map[string]string `koanf:"form"`
 	// FormStyle sets the serialisation of a form field, with the names of
 	// QueryStyle.
@@ -92,7 +93,8 @@ type ResponseSpec struct {
 	// upstream's JSON as it is.
 	Result string `koanf:"result"`
 	// Text is the text the model reads for a 2xx response (a string); empty
-	// means the compact JSON of the result.
+	// means the compact JSON of the result. For an image or other binary
+	// body it is a caption beside the content (body is nil then).
 	Text string `koanf:"text"`
 	// Error is the message for a non-2xx response (a string); empty means the
 	// status and the start of the body.
