@@ -21,6 +21,9 @@ type upstreamClient struct {
 	cfg       *configs.Upstream
 	client    *http.Client
 	userAgent string
+	// baseParams are the query parameters of the upstream's URL (often an
+	// API key); a mapped query may not set them again.
+	baseParams url.Values
 }
 
 // maxIdleConnsPerHost bounds the idle connections kept to one upstream.
@@ -33,9 +36,11 @@ func newUpstreamClient(u *configs.Upstream, userAgent string) *upstreamClient {
 	tr.ResponseHeaderTimeout = u.Timeout
 	tr.Proxy = nil // an internal API is reached directly, never via HTTP_PROXY
 	origin := u.URL.Scheme + "://" + u.URL.Host
+	base, _ := url.ParseQuery(u.URL.RawQuery)
 	return &upstreamClient{
-		cfg:       u,
-		userAgent: userAgent,
+		cfg:        u,
+		userAgent:  userAgent,
+		baseParams: base,
 		client: &http.Client{
 			Transport: tr,
 			Timeout:   u.Timeout,
@@ -77,6 +82,15 @@ func (c *upstreamClient) do(ctx context.Context, r *mapping.Request, clientHeade
 	case u.RawQuery == "":
 		u.RawQuery = r.Query
 	case r.Query != "":
+		// Servers differ on which of two values wins: a mapping (say an
+		// exploded object from the model) must not repeat a parameter the
+		// upstream URL sets.
+		mapped, _ := url.ParseQuery(r.Query)
+		for name := range mapped {
+			if _, ok := c.baseParams[name]; ok {
+				return nil, &callError{msg: fmt.Sprintf("the request would set query parameter %q, which upstream %s sets in its URL", name, c.cfg.Name)}
+			}
+		}
 		u.RawQuery += "&" + r.Query
 	}
 	var body io.Reader
