@@ -22,9 +22,12 @@ const (
 // File is mcp.yaml as written, after environment overrides and secret
 // resolution, before compilation.
 type File struct {
-	Server    ServerSpec              `koanf:"server"`
+	// Server configures the MCP server and its HTTP listener.
+	Server ServerSpec `koanf:"server"`
+	// Upstreams are the HTTP APIs tools call, by name.
 	Upstreams map[string]UpstreamSpec `koanf:"upstreams"`
-	Tools     []mapping.Spec          `koanf:"tools"`
+	// Tools are the MCP tools, each a mapping onto one upstream call.
+	Tools []mapping.Spec `koanf:"tools"`
 }
 
 // ServerSpec is the server section. Every field can be overridden by an

@@ -73,16 +73,25 @@ type Spec struct {
 // method: GET and HEAD are read-only; PUT and DELETE are idempotent and
 // destructive; POST and PATCH are neither idempotent nor read-only.
 type Annotations struct {
-	ReadOnly    *bool `koanf:"read_only"`
+	// ReadOnly says the tool does not modify its environment (readOnlyHint).
+	ReadOnly *bool `koanf:"read_only"`
+	// Destructive says the tool may destroy or overwrite data
+	// (destructiveHint).
 	Destructive *bool `koanf:"destructive"`
-	Idempotent  *bool `koanf:"idempotent"`
-	OpenWorld   *bool `koanf:"open_world"`
+	// Idempotent says repeating a call has no further effect
+	// (idempotentHint).
+	Idempotent *bool `koanf:"idempotent"`
+	// OpenWorld says the tool reaches an open world of external entities
+	// (openWorldHint); unset leaves it to the client's default.
+	OpenWorld *bool `koanf:"open_world"`
 }
 
 // Rule is one validation rule: an expression over args and claims that must
 // be true, and the message the agent gets when it is not.
 type Rule struct {
-	Rule    string `koanf:"rule"`
+	// Rule is an expression over args and claims that must be true.
+	Rule string `koanf:"rule"`
+	// Message is what the agent reads when the rule is false.
 	Message string `koanf:"message"`
 }
 

@@ -28,6 +28,7 @@ Usage:
   api2mcp validate -c FILE                   check the config, report every problem
   api2mcp tools    -c FILE                   print the tools as tools/list gives them
   api2mcp call     -c FILE TOOL [--args JSON]  call one tool against the real upstream
+  api2mcp schema                             print the JSON Schema of mcp.yaml
   api2mcp version                            print the version
 
 Common flags:
@@ -50,6 +51,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	switch cmd {
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, "api2mcp", buildVersion())
+		return 0
+	case "schema":
+		stdout.Write(configs.JSONSchema)
 		return 0
 	case "help", "--help", "-h":
 		fmt.Fprint(stdout, usage)
