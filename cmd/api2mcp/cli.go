@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"runtime/debug"
 	"strings"
 
@@ -35,7 +36,8 @@ Common flags:
   -c, --config FILE     config file (default mcp.yaml)
   --log-level LEVEL     debug, info, warn or error (default info for serve
                         and stdio, warn for the others)
-  --log-format FORMAT   text or json (default text)
+  --log-format FORMAT   text, json, or auto (default: text on a terminal, JSON
+                        otherwise, as under a process supervisor)
 
 Exit status: 0 on success, 1 on a config error, a failed call or an isError
 result, 2 on a usage error.
@@ -76,7 +78,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		defaultLevel = "info"
 	}
 	fs.StringVar(&logLevel, "log-level", defaultLevel, "log level")
-	fs.StringVar(&logFormat, "log-format", "text", "log format")
+	fs.StringVar(&logFormat, "log-format", "auto", "log format")
 	if cmd == "serve" {
 		fs.StringVar(&listen, "listen", "", "listen address (overrides server.listen)")
 	}
@@ -226,13 +228,21 @@ func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 		return nil, fmt.Errorf("--log-level: %q is not debug, info, warn or error", level)
 	}
 	opts := &slog.HandlerOptions{Level: lv}
+	if format == "auto" {
+		format = "json"
+		if f, ok := w.(*os.File); ok {
+			if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
+				format = "text"
+			}
+		}
+	}
 	switch format {
 	case "text":
 		return slog.New(slog.NewTextHandler(w, opts)), nil
 	case "json":
 		return slog.New(slog.NewJSONHandler(w, opts)), nil
 	}
-	return nil, errors.New("--log-format: want text or json")
+	return nil, errors.New("--log-format: want text, json or auto")
 }
 
 func buildVersion() string {
