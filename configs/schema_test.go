@@ -147,4 +147,3 @@ func (g *schemaGen) object(t reflect.Type) map[string]any {
 	}
 	return map[string]any{"type": "object", "properties": props, "additionalProperties": false}
 }
-

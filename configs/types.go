@@ -28,6 +28,76 @@ type File struct {
 	Upstreams map[string]UpstreamSpec `koanf:"upstreams"`
 	// Tools are the MCP tools, each a mapping onto one upstream call.
 	Tools []mapping.Spec `koanf:"tools"`
+	// Resources expose upstream GETs as MCP resources (read-only data the
+	// client application chooses to show the model).
+	Resources []ResourceSpec `koanf:"resources"`
+	// Prompts are MCP prompts: templated messages that show a user how to
+	// use the API's tools.
+	Prompts []PromptSpec `koanf:"prompts"`
+}
+
+// ResourceSpec is one entry of the resources section: an upstream GET
+// exposed as a resource (uri) or a resource template (uri_template).
+type ResourceSpec struct {
+	// URI is the resource's fixed URI; set it or URITemplate.
+	URI string `koanf:"uri"`
+	// URITemplate is an RFC 6570 level-1 template such as
+	// files://{owner}/{name}; its variables fill the path's placeholders.
+	URITemplate string `koanf:"uri_template"`
+	// Name identifies the resource: 1 to 64 characters from [A-Za-z0-9_.-].
+	Name string `koanf:"name"`
+	// Title is an optional human-readable name.
+	Title string `koanf:"title"`
+	// Description tells the client what the resource holds.
+	Description string `koanf:"description"`
+	// MIMEType is advertised in resources/list; empty means the upstream's
+	// Content-Type at read time.
+	MIMEType string `koanf:"mime_type"`
+	// Upstream names the entry of upstreams to read from.
+	Upstream string `koanf:"upstream"`
+	// Path is appended to the upstream URL; {name} placeholders are filled
+	// from the URI template's variables.
+	Path string `koanf:"path"`
+	// MaxBytes caps a read's content in bytes; zero means 1 MiB.
+	MaxBytes int `koanf:"max_bytes"`
+}
+
+// PromptSpec is one entry of the prompts section.
+type PromptSpec struct {
+	// Name identifies the prompt: 1 to 64 characters from [A-Za-z0-9_.-].
+	Name string `koanf:"name"`
+	// Title is an optional human-readable name.
+	Title string `koanf:"title"`
+	// Description tells the user what the prompt is for.
+	Description string `koanf:"description"`
+	// Arguments are the prompt's string arguments.
+	Arguments []PromptArgument `koanf:"arguments"`
+	// Messages make up the prompt, in order.
+	Messages []PromptMessage `koanf:"messages"`
+}
+
+// PromptArgument is one argument of a prompt.
+type PromptArgument struct {
+	// Name is the argument's name; expressions read it as args.NAME.
+	Name string `koanf:"name"`
+	// Description tells the user what to give.
+	Description string `koanf:"description"`
+	// Required arguments must be given.
+	Required bool `koanf:"required"`
+}
+
+// PromptMessage is one message of a prompt: exactly one of Text, Resource
+// and Image, each an expression over args producing a string.
+type PromptMessage struct {
+	// Role is user (the default) or assistant.
+	Role string `koanf:"role"`
+	// Text is the message's text.
+	Text string `koanf:"text"`
+	// Resource is the URI of a configured resource, read and embedded.
+	Resource string `koanf:"resource"`
+	// Image is the URI of a configured resource whose content is an image,
+	// sent as image content.
+	Image string `koanf:"image"`
 }
 
 // ServerSpec is the server section. Every field can be overridden by an
@@ -89,6 +159,8 @@ type Config struct {
 	Server    ServerSpec
 	Upstreams map[string]*Upstream
 	Tools     []*mapping.Tool
+	Resources []*Resource
+	Prompts   []*Prompt
 	// Warnings are problems that do not stop the server.
 	Warnings []string
 

@@ -95,7 +95,9 @@ func compile(path string, f *File, unresolved map[string]bool) (*Config, []error
 			cfg.Tools = append(cfg.Tools, t)
 		}
 	}
-	if len(f.Tools) == 0 {
+	errs = append(errs, compileResources(f, cfg)...)
+	errs = append(errs, compilePrompts(f, cfg)...)
+	if len(f.Tools) == 0 && len(f.Resources) == 0 && len(f.Prompts) == 0 {
 		cfg.Warnings = append(cfg.Warnings, "no tools are declared")
 	}
 	return cfg, errs

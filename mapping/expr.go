@@ -39,6 +39,9 @@ type ResponseEnv struct {
 	// Body is the decoded JSON body, the body as a string for text, or nil
 	// for an empty or binary body.
 	Body any `expr:"body"`
+	// BodyBase64 is a binary body in base64, for response.content; empty
+	// otherwise.
+	BodyBase64 string `expr:"body_base64"`
 	// Meter bounds the work of the call's expressions (see evalBudget).
 	Meter *Meter `expr:"__meter"`
 }

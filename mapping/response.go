@@ -2,6 +2,7 @@ package mapping
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -22,6 +23,19 @@ type Result struct {
 	Structured json.RawMessage
 	// Binary is an image or other binary body, or nil.
 	Binary *Binary
+	// Contents, when set (by response.content), is the whole content list;
+	// Text and Binary are then empty.
+	Contents []Content
+}
+
+// Content is one item of a result's content list.
+type Content struct {
+	// Type is text, image, audio or resource.
+	Type     string
+	Text     string
+	Data     []byte // image, audio, or a resource's blob
+	MIMEType string
+	URI      string // resource
 }
 
 // Binary is binary content: images become MCP image content, other types
@@ -48,6 +62,14 @@ const maxErrorBody = 1024
 // much. r is the request the response answers (its arguments are visible to
 // expressions); nil means none.
 func (t *Tool) ShapeResponse(r *Request, status int, header http.Header, body []byte) Result {
+	res := t.shape(r, status, header, body)
+	if t.content == nil || res.IsError {
+		return res
+	}
+	return t.shapeContent(r, status, header, body, res)
+}
+
+func (t *Tool) shape(r *Request, status int, header http.Header, body []byte) Result {
 	mediaType, _, _ := mime.ParseMediaType(header.Get("Content-Type"))
 	isJSON := mediaType == "application/json" || strings.HasSuffix(mediaType, "+json")
 	if !isJSON && mediaType == "" && len(body) > 0 && json.Valid(body) {
@@ -153,6 +175,87 @@ func (t *Tool) ShapeResponse(r *Request, status int, header http.Header, body []
 		res.Text += "\n" + note
 	}
 	return res
+}
+
+// shapeContent evaluates response.content into the result's content list;
+// the structured result stays.
+func (t *Tool) shapeContent(r *Request, status int, header http.Header, body []byte, res Result) Result {
+	mediaType, _, _ := mime.ParseMediaType(header.Get("Content-Type"))
+	var value any
+	var b64 string
+	switch {
+	case len(bytes.TrimSpace(body)) == 0:
+	case mediaType == "application/json" || strings.HasSuffix(mediaType, "+json") || (mediaType == "" && json.Valid(body)):
+		value, _ = decodeJSON(body)
+	case isBinary(mediaType, body):
+		b64 = base64.StdEncoding.EncodeToString(body)
+	default:
+		value = string(body)
+	}
+	env := t.responseEnv(r, status, header, value)
+	env.BodyBase64 = b64
+	v, err := t.content.run(env)
+	if err != nil {
+		return t.failed(err)
+	}
+	items, err := contentItems(v)
+	if err != nil {
+		return t.failed(&EvalError{Field: "response.content", Err: err})
+	}
+	size := 0
+	for _, it := range items {
+		size += len(it.Text) + len(it.Data)
+	}
+	if size > t.maxResult {
+		return t.failed(fmt.Errorf("response.content is %d bytes, more than max_result_bytes (%d)", size, t.maxResult))
+	}
+	return Result{Structured: res.Structured, Contents: items}
+}
+
+// contentItems checks and converts the value of response.content.
+func contentItems(v any) ([]Content, error) {
+	list, ok := asSlice(v)
+	if !ok {
+		return nil, fmt.Errorf("want a list of content items, got %s", jsonKind(v))
+	}
+	out := make([]Content, 0, len(list))
+	for i, e := range list {
+		m, ok := e.(map[string]any)
+		if !ok {
+			return nil, fmt.Errorf("item %d: want an object, got %s", i, jsonKind(e))
+		}
+		str := func(k string) string { s, _ := m[k].(string); return s }
+		c := Content{Type: str("type"), Text: str("text"), MIMEType: str("mime_type"), URI: str("uri")}
+		data := str("data")
+		if c.Type == "resource" {
+			data = str("blob")
+		}
+		if data != "" {
+			b, err := base64.StdEncoding.DecodeString(data)
+			if err != nil {
+				return nil, fmt.Errorf("item %d: data is not base64: %v", i, err)
+			}
+			c.Data = b
+		}
+		switch c.Type {
+		case "text":
+			if _, ok := m["text"].(string); !ok {
+				return nil, fmt.Errorf("item %d: a text item needs text", i)
+			}
+		case "image", "audio":
+			if c.Data == nil || c.MIMEType == "" {
+				return nil, fmt.Errorf("item %d: an %s item needs data (base64) and mime_type", i, c.Type)
+			}
+		case "resource":
+			if c.URI == "" || (c.Data == nil && str("text") == "" && m["text"] == nil) {
+				return nil, fmt.Errorf("item %d: a resource item needs uri and text or blob", i)
+			}
+		default:
+			return nil, fmt.Errorf("item %d: type %q is not text, image, audio or resource", i, c.Type)
+		}
+		out = append(out, c)
+	}
+	return out, nil
 }
 
 func (t *Tool) responseEnv(r *Request, status int, header http.Header, body any) *ResponseEnv {

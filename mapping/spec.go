@@ -108,4 +108,9 @@ type ResponseSpec struct {
 	// Error is the message for a non-2xx response (a string); empty means the
 	// status and the start of the body.
 	Error string `koanf:"error"`
+	// Content, when set, is the whole content list of a 2xx result: a list of
+	// items {type: text, text}, {type: image|audio, data (base64),
+	// mime_type}, {type: resource, uri, mime_type, text or blob (base64)}.
+	// body_base64 holds a binary body for it.
+	Content string `koanf:"content"`
 }

@@ -34,6 +34,7 @@ type Tool struct {
 	result     *program // response.result
 	text       *program // response.text
 	errorText  *program // response.error
+	content    *program // response.content
 	maxResult  int
 	// defaultRule: no query or body mapping was declared, so arguments not
 	// used by the path go to the query (GET, HEAD, DELETE) or the JSON body.
@@ -315,6 +316,7 @@ func Compile(spec Spec) (*Tool, error) {
 	t.result = compileResponse("response.result", spec.Response.Result, anyResult)
 	t.text = compileResponse("response.text", spec.Response.Text, stringResult)
 	t.errorText = compileResponse("response.error", spec.Response.Error, stringResult)
+	t.content = compileResponse("response.content", spec.Response.Content, anyResult)
 	if len(spec.OutputSchema) > 0 {
 		out, err := compileOutput(spec.OutputSchema)
 		if err != nil {

@@ -62,8 +62,9 @@ func New(cfg *configs.Config, opts *Options) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, log: o.Logger, tools: map[string]*toolEntry{}}
 	s.mcp = mcp.NewServer(&mcp.Implementation{Name: cfg.Server.Name, Version: version}, &mcp.ServerOptions{
-		Instructions: cfg.Server.Instructions,
-		Logger:       slog.New(minLevel{o.Logger.Handler(), slog.LevelWarn}),
+		Instructions:      cfg.Server.Instructions,
+		CompletionHandler: complete,
+		Logger:            slog.New(minLevel{o.Logger.Handler(), slog.LevelWarn}),
 	})
 	clients := map[string]*upstreamClient{}
 	for name, u := range cfg.Upstreams {
@@ -78,6 +79,8 @@ func New(cfg *configs.Config, opts *Options) (*Server, error) {
 		s.tools[t.Name()] = e
 		s.mcp.AddTool(mcpTool(t.Descriptor()), s.handler(e))
 	}
+	s.addResources(clients)
+	s.addPrompts(clients)
 	s.ready.Store(true)
 	return s, nil
 }
@@ -118,7 +121,8 @@ func (s *Server) handler(e *toolEntry) mcp.ToolHandler {
 			header = req.Extra.Header
 		}
 		outcome, status := "ok", 0
-		res := s.call(ctx, e, req.Params.Arguments, header, &outcome, &status)
+		note := progressNotes(ctx, req)
+		res := s.call(ctx, e, req.Params.Arguments, header, note, &outcome, &status)
 		s.log.LogAttrs(ctx, slog.LevelInfo, "tool_call",
 			slog.String("tool", name),
 			slog.String("upstream", e.tool.Upstream()),
@@ -129,7 +133,7 @@ func (s *Server) handler(e *toolEntry) mcp.ToolHandler {
 	}
 }
 
-func (s *Server) call(ctx context.Context, e *toolEntry, args json.RawMessage, header http.Header, outcome *string, status *int) *mcp.CallToolResult {
+func (s *Server) call(ctx context.Context, e *toolEntry, args json.RawMessage, header http.Header, note func(float64, string), outcome *string, status *int) *mcp.CallToolResult {
 	r, err := e.tool.BuildRequest(args, nil)
 	if err != nil {
 		var ae *mapping.ArgumentError
@@ -140,13 +144,16 @@ func (s *Server) call(ctx context.Context, e *toolEntry, args json.RawMessage, h
 		}
 		return s.errorResult(fmt.Sprintf("%s: %v", e.tool.Name(), err))
 	}
+	note(0, "calling upstream "+e.tool.Upstream())
 	resp, err := e.upstream.do(ctx, r, header)
 	if err != nil {
 		*outcome = "upstream_error"
 		return s.errorResult(fmt.Sprintf("%s: %v", e.tool.Name(), err))
 	}
 	*status = resp.status
+	note(50, fmt.Sprintf("upstream answered HTTP %d (%d bytes)", resp.status, len(resp.body)))
 	shaped := e.tool.ShapeResponse(r, resp.status, resp.header, resp.body)
+	note(100, "result ready")
 	if shaped.IsError {
 		*outcome = "upstream_status"
 		if resp.status >= 200 && resp.status <= 299 {
@@ -155,16 +162,40 @@ func (s *Server) call(ctx context.Context, e *toolEntry, args json.RawMessage, h
 		shaped.Text = e.tool.Name() + ": " + shaped.Text
 	}
 	res := &mcp.CallToolResult{IsError: shaped.IsError}
+	if shaped.Contents != nil {
+		res.Content = contentList(shaped.Contents, s.cfg.Redact)
+	}
 	if shaped.Binary != nil {
 		res.Content = append(res.Content, binaryContent(e.tool.Name(), shaped.Binary))
 	}
-	if shaped.Text != "" || shaped.Binary == nil {
+	if shaped.Contents == nil && (shaped.Text != "" || shaped.Binary == nil) {
 		res.Content = append(res.Content, &mcp.TextContent{Text: s.cfg.Redact(shaped.Text)})
 	}
 	if shaped.Structured != nil {
 		res.StructuredContent = json.RawMessage(s.redactBytes(shaped.Structured))
 	}
 	return res
+}
+
+// progressNotes returns how a call reports its steps: a progress
+// notification (0, 50, 100 of 100) when the client sent a progress token,
+// and a debug log notification for clients that asked for logs (the SDK
+// sends it only at the level the client set). Neither says more than the
+// tool, upstream and status. Both need a stream to the client: a stateful
+// session, or a request answered as an event stream.
+func progressNotes(ctx context.Context, req *mcp.CallToolRequest) func(float64, string) {
+	ss := req.Session
+	if ss == nil {
+		return func(float64, string) {}
+	}
+	token := req.Params.GetProgressToken()
+	tool := req.Params.Name
+	return func(step float64, msg string) {
+		if token != nil {
+			_ = ss.NotifyProgress(ctx, &mcp.ProgressNotificationParams{ProgressToken: token, Progress: step, Total: 100, Message: msg})
+		}
+		_ = ss.Log(ctx, &mcp.LoggingMessageParams{Level: "debug", Logger: "api2mcp", Data: map[string]any{"tool": tool, "step": msg}})
+	}
 }
 
 // binaryContent is an image, audio clip, or other binary body as an
