@@ -27,14 +27,23 @@ const readHeaderTimeout = 10 * time.Second
 func (s *Server) Handler(streams context.Context) http.Handler {
 	srv := s.cfg.Server
 	getServer := func(*http.Request) *mcp.Server { return s.mcp }
-	streamable := mcp.NewStreamableHTTPHandler(getServer, &mcp.StreamableHTTPOptions{
+	opts := &mcp.StreamableHTTPOptions{
 		Stateless:                    !srv.Stateful,
 		JSONResponse:                 !srv.Stateful,
 		Logger:                       s.log,
 		SessionTimeout:               srv.SessionTimeout,
 		MaxRequestBodyBytes:          srv.MaxRequestBytes,
 		PropagateRequestCancellation: true,
-	})
+	}
+	var streamable http.Handler = mcp.NewStreamableHTTPHandler(getServer, opts)
+	if !srv.Stateful {
+		// Stateless requests are answered with one JSON body, which cannot
+		// carry progress notifications: a request that asks for progress
+		// is answered as an event stream instead.
+		withEvents := *opts
+		withEvents.JSONResponse = false
+		streamable = byProgress(streamable, mcp.NewStreamableHTTPHandler(getServer, &withEvents))
+	}
 	sse := mcp.NewSSEHandler(getServer, &mcp.SSEOptions{MaxRequestBodyBytes: srv.MaxRequestBytes})
 
 	mux := http.NewServeMux()
@@ -88,7 +97,23 @@ func (s *Server) checkBody(h http.Handler) http.Handler {
 			return
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
-		h.ServeHTTP(w, r)
+		h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), bodyKey{}, body)))
+	})
+}
+
+// bodyKey is the context key under which checkBody leaves the request body.
+type bodyKey struct{}
+
+// byProgress sends POSTs whose body asks for progress (a progressToken in
+// _meta) to events, the others to plain.
+func byProgress(plain, events http.Handler) http.Handler {
+	token := []byte(`"progressToken"`)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if body, ok := r.Context().Value(bodyKey{}).([]byte); ok && bytes.Contains(body, token) {
+			events.ServeHTTP(w, r)
+			return
+		}
+		plain.ServeHTTP(w, r)
 	})
 }
 
