@@ -128,6 +128,9 @@ type ServerSpec struct {
 	// ShutdownTimeout is how long in-flight calls may take to finish after
 	// SIGINT or SIGTERM; zero means 15s.
 	ShutdownTimeout time.Duration `koanf:"shutdown_timeout"`
+	// PageSize is the most items (tools, resources, prompts) one list
+	// response holds; clients follow nextCursor for the rest. Zero means 1000.
+	PageSize int `koanf:"page_size"`
 	// AllowedOrigins lists the browser origins (scheme://host[:port]) allowed
 	// besides the server's own; "*" allows any. Empty allows none.
 	AllowedOrigins []string `koanf:"allowed_origins"`

@@ -40,6 +40,9 @@ func compile(path string, f *File, unresolved map[string]bool) (*Config, []error
 	if s.ShutdownTimeout < 0 {
 		fail("server.shutdown_timeout", "must not be negative")
 	}
+	if s.PageSize < 0 {
+		fail("server.page_size", "must not be negative")
+	}
 	if s.MaxRequestBytes < 0 {
 		fail("server.max_request_bytes", "must not be negative")
 	}

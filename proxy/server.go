@@ -64,6 +64,7 @@ func New(cfg *configs.Config, opts *Options) (*Server, error) {
 	s.mcp = mcp.NewServer(&mcp.Implementation{Name: cfg.Server.Name, Version: version}, &mcp.ServerOptions{
 		Instructions:      cfg.Server.Instructions,
 		CompletionHandler: complete,
+		PageSize:          cfg.Server.PageSize,
 		Logger:            slog.New(minLevel{o.Logger.Handler(), slog.LevelWarn}),
 	})
 	clients := map[string]*upstreamClient{}
