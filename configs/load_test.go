@@ -107,6 +107,7 @@ upstreams:
 		SessionTimeout:  5 * time.Minute,
 		MaxRequestBytes: 1024,
 		ShutdownTimeout: DefaultShutdownTimeout,
+		MaxSessions:     DefaultMaxSessions,
 		AllowedOrigins:  []string{"https://app.example.com", "*"},
 	}
 	if diff := cmp.Diff(wantServer, cfg.Server); diff != "" {
@@ -161,6 +162,7 @@ func TestLoadDefaults(t *testing.T) {
 		SessionTimeout:  DefaultSessionTimeout,
 		MaxRequestBytes: DefaultMaxRequestBytes,
 		ShutdownTimeout: DefaultShutdownTimeout,
+		MaxSessions:     DefaultMaxSessions,
 	}
 	if diff := cmp.Diff(wantServer, cfg.Server); diff != "" {
 		t.Errorf("Server (-want +got):\n%s", diff)

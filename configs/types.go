@@ -15,6 +15,7 @@ const (
 	DefaultMaxRequestBytes  = 4 << 20 // 4 MiB
 	DefaultShutdownTimeout  = 15 * time.Second
 	DefaultSessionTimeout   = 30 * time.Minute
+	DefaultMaxSessions      = 10000
 	DefaultUpstreamTimeout  = 30 * time.Second
 	DefaultMaxResponseBytes = 10 << 20 // 10 MiB
 )
@@ -128,6 +129,14 @@ type ServerSpec struct {
 	// ShutdownTimeout is how long in-flight calls may take to finish after
 	// SIGINT or SIGTERM; zero means 15s.
 	ShutdownTimeout time.Duration `koanf:"shutdown_timeout"`
+	// MaxSessions caps the stateful sessions held at once; an initialize
+	// beyond it gets HTTP 503. Zero means 10000.
+	MaxSessions int `koanf:"max_sessions"`
+	// AllowedHosts are extra Host header values accepted on requests that
+	// arrive over loopback (a reverse proxy on the same machine). localhost,
+	// 127.0.0.1, [::1] and public_url's host are always accepted; any other
+	// Host on a loopback request is refused (DNS rebinding protection).
+	AllowedHosts []string `koanf:"allowed_hosts"`
 	// PageSize is the most items (tools, resources, prompts) one list
 	// response holds; clients follow nextCursor for the rest. Zero means 1000.
 	PageSize int `koanf:"page_size"`

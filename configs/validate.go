@@ -40,6 +40,14 @@ func compile(path string, f *File, unresolved map[string]bool) (*Config, []error
 	if s.ShutdownTimeout < 0 {
 		fail("server.shutdown_timeout", "must not be negative")
 	}
+	if s.MaxSessions < 0 {
+		fail("server.max_sessions", "must not be negative")
+	}
+	for i, h := range s.AllowedHosts {
+		if h == "" || strings.ContainsAny(h, "/ @") {
+			fail(fmt.Sprintf("server.allowed_hosts[%d]", i), "%q is not a host[:port]", h)
+		}
+	}
 	if s.PageSize < 0 {
 		fail("server.page_size", "must not be negative")
 	}
@@ -128,6 +136,9 @@ func applyDefaults(s *ServerSpec) {
 	}
 	if s.SessionTimeout == 0 {
 		s.SessionTimeout = DefaultSessionTimeout
+	}
+	if s.MaxSessions == 0 {
+		s.MaxSessions = DefaultMaxSessions
 	}
 }
 

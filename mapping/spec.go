@@ -11,6 +11,8 @@ type Spec struct {
 	Title string `koanf:"title"`
 	// Description tells the model what the tool does.
 	Description string `koanf:"description"`
+	// Icons are image URLs (https or data:) clients may show for the tool.
+	Icons []string `koanf:"icons"`
 	// Upstream names the entry of the upstreams section the tool calls.
 	Upstream string `koanf:"upstream"`
 	// Method is the HTTP method; empty means GET.

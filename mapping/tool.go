@@ -15,6 +15,7 @@ type Tool struct {
 	name        string
 	title       string
 	description string
+	icons       []string
 	upstream    string
 	method      string
 	annotations Hints
@@ -68,6 +69,7 @@ type Descriptor struct {
 	Name        string
 	Title       string
 	Description string
+	Icons       []string
 	InputSchema json.RawMessage
 	// OutputSchema is nil when the tool declares none.
 	OutputSchema json.RawMessage
@@ -99,6 +101,7 @@ func (t *Tool) Descriptor() Descriptor {
 		Name:        t.name,
 		Title:       t.title,
 		Description: t.description,
+		Icons:       t.icons,
 		InputSchema: t.input.raw,
 		Hints:       t.annotations,
 	}
@@ -145,6 +148,12 @@ func Compile(spec Spec) (*Tool, error) {
 		upstream:    spec.Upstream,
 		method:      strings.ToUpper(spec.Method),
 	}
+	for i, icon := range spec.Icons {
+		if !strings.HasPrefix(icon, "https://") && !strings.HasPrefix(icon, "http://") && !strings.HasPrefix(icon, "data:image/") {
+			fail(fmt.Sprintf("icons[%d]", i), "%q is not an http(s) URL or a data:image/ URI", icon)
+		}
+	}
+	t.icons = spec.Icons
 	if !toolNameRE.MatchString(spec.Name) {
 		fail("name", "%q must be 1 to 64 characters from [A-Za-z0-9_.-]", spec.Name)
 	}

@@ -34,6 +34,9 @@ func (s *Server) Handler(streams context.Context) http.Handler {
 		SessionTimeout:               srv.SessionTimeout,
 		MaxRequestBodyBytes:          srv.MaxRequestBytes,
 		PropagateRequestCancellation: true,
+		// checkHost does the SDK's localhost check, and also accepts the
+		// hosts a reverse proxy on this machine forwards.
+		DisableLocalhostProtection: true,
 	}
 	var streamable http.Handler = mcp.NewStreamableHTTPHandler(getServer, opts)
 	if !srv.Stateful {
@@ -44,7 +47,7 @@ func (s *Server) Handler(streams context.Context) http.Handler {
 		withEvents.JSONResponse = false
 		streamable = byProgress(streamable, mcp.NewStreamableHTTPHandler(getServer, &withEvents))
 	}
-	sse := mcp.NewSSEHandler(getServer, &mcp.SSEOptions{MaxRequestBodyBytes: srv.MaxRequestBytes})
+	sse := mcp.NewSSEHandler(getServer, &mcp.SSEOptions{MaxRequestBodyBytes: srv.MaxRequestBytes, DisableLocalhostProtection: true})
 
 	mux := http.NewServeMux()
 	mux.Handle("/mcp", s.mcpChain(streamBound(streams, streamable)))
@@ -62,12 +65,67 @@ func (s *Server) Handler(streams context.Context) http.Handler {
 	return mux
 }
 
-// mcpChain wraps an MCP endpoint. The origin check comes first so that a
-// foreign page learns nothing, not even whether its preflight would pass;
-// then the body is bounded and checked to be JSON, so that oversized and
-// malformed messages get JSON-RPC errors (the SDK answers them in plain text).
+// mcpChain wraps an MCP endpoint. The Host and Origin checks come first so
+// that a rebound name or a foreign page learns nothing, not even whether its
+// preflight would pass; then the body is bounded and checked to be JSON, so
+// that oversized and malformed messages get JSON-RPC errors (the SDK answers
+// them in plain text); the session cap last, as it only concerns valid
+// requests that would open a session.
 func (s *Server) mcpChain(h http.Handler) http.Handler {
-	return s.checkOrigin(s.checkBody(h))
+	return s.checkHost(s.checkOrigin(s.checkBody(s.capSessions(h))))
+}
+
+// checkHost refuses requests that arrive over loopback with a Host that is
+// not a local name, public_url's host or an allowed host: a page on a
+// rebound DNS name must not reach a server listening on localhost.
+func (s *Server) checkHost(h http.Handler) http.Handler {
+	allowed := map[string]bool{"localhost": true, "127.0.0.1": true, "::1": true}
+	if u, err := url.Parse(s.cfg.Server.PublicURL); err == nil && u.Host != "" {
+		allowed[strings.ToLower(u.Host)] = true
+		allowed[strings.ToLower(u.Hostname())] = true
+	}
+	for _, a := range s.cfg.Server.AllowedHosts {
+		allowed[strings.ToLower(a)] = true
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if addr, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
+			if ta, ok := addr.(*net.TCPAddr); ok && ta.IP.IsLoopback() {
+				host := strings.ToLower(r.Host)
+				name := host
+				if hn, _, err := net.SplitHostPort(host); err == nil {
+					name = hn
+				}
+				if !allowed[host] && !allowed[strings.Trim(name, "[]")] {
+					writeRPCError(w, http.StatusForbidden, -32600, "host not allowed")
+					return
+				}
+			}
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// capSessions refuses a request that would open a session (no
+// Mcp-Session-Id, stateful mode) when max_sessions are open.
+func (s *Server) capSessions(h http.Handler) http.Handler {
+	if !s.cfg.Server.Stateful {
+		return h
+	}
+	limit := s.cfg.Server.MaxSessions
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost && r.Header.Get("Mcp-Session-Id") == "" {
+			n := 0
+			for range s.mcp.Sessions() {
+				n++
+			}
+			if n >= limit {
+				w.Header().Set("Retry-After", "5")
+				writeRPCError(w, http.StatusServiceUnavailable, -32000, fmt.Sprintf("the server holds its maximum of %d sessions", limit))
+				return
+			}
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // checkBody reads a POST body up to the request limit and answers 413 or a

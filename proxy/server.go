@@ -92,7 +92,12 @@ func mcpTool(d mapping.Descriptor) *mcp.Tool {
 	if d.OutputSchema != nil {
 		output = d.OutputSchema
 	}
+	var icons []mcp.Icon
+	for _, src := range d.Icons {
+		icons = append(icons, mcp.Icon{Source: src})
+	}
 	return &mcp.Tool{
+		Icons:        icons,
 		OutputSchema: output,
 		Name:         d.Name,
 		Title:        d.Title,
