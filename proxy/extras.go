@@ -15,45 +15,58 @@ import (
 	"github.com/api2mcp/api2mcp/mapping"
 )
 
-// addResources registers the resources and resource templates of the
-// config; reads go to their upstreams like tool calls.
-func (s *Server) addResources(clients map[string]*upstreamClient) {
-	for _, r := range s.cfg.Resources {
-		up := clients[r.Spec.Upstream]
-		h := s.readResource(r, up)
+// addResources registers the resources and resource templates of cfg whose
+// definition changed; reads go to their upstreams like tool calls.
+func (s *Server) addResources(cfg *configs.Config, changed func(string, any) bool) {
+	for _, r := range cfg.Resources {
+		h := s.readResource(r.Spec.Name)
 		if r.Spec.URITemplate != "" {
-			s.mcp.AddResourceTemplate(&mcp.ResourceTemplate{
+			t := &mcp.ResourceTemplate{
 				URITemplate: r.Spec.URITemplate,
 				Name:        r.Spec.Name,
 				Title:       r.Spec.Title,
 				Description: r.Spec.Description,
 				MIMEType:    r.Spec.MIMEType,
-			}, h)
+			}
+			if changed("template "+r.Spec.URITemplate, t) {
+				s.mcp.AddResourceTemplate(t, h)
+			}
 			continue
 		}
-		s.mcp.AddResource(&mcp.Resource{
+		res := &mcp.Resource{
 			URI:         r.Spec.URI,
 			Name:        r.Spec.Name,
 			Title:       r.Spec.Title,
 			Description: r.Spec.Description,
 			MIMEType:    r.Spec.MIMEType,
-		}, h)
+		}
+		if changed("resource "+r.Spec.URI, res) {
+			s.mcp.AddResource(res, h)
+		}
 	}
 }
 
-func (s *Server) readResource(r *configs.Resource, up *upstreamClient) mcp.ResourceHandler {
+// readResource reads the resource named name in the state current at the
+// read.
+func (s *Server) readResource(name string) mcp.ResourceHandler {
 	return func(ctx context.Context, req *mcp.ReadResourceRequest) (*mcp.ReadResourceResult, error) {
-		c, err := s.resourceContents(ctx, r, up, req.Params.URI)
-		if err != nil {
-			return nil, err
+		st := s.state.Load()
+		for _, r := range st.cfg.Resources {
+			if r.Spec.Name == name {
+				c, err := s.resourceContents(ctx, st, r, req.Params.URI)
+				if err != nil {
+					return nil, err
+				}
+				return &mcp.ReadResourceResult{Contents: []*mcp.ResourceContents{c}}, nil
+			}
 		}
-		return &mcp.ReadResourceResult{Contents: []*mcp.ResourceContents{c}}, nil
+		return nil, mcp.ResourceNotFoundError(req.Params.URI)
 	}
 }
 
 // resourceContents reads one resource: text for UTF-8 text bodies, a blob
 // otherwise. Failures are errors the client sees, without URLs or secrets.
-func (s *Server) resourceContents(ctx context.Context, r *configs.Resource, up *upstreamClient, uri string) (*mcp.ResourceContents, error) {
+func (s *Server) resourceContents(ctx context.Context, st *state, r *configs.Resource, uri string) (*mcp.ResourceContents, error) {
 	vars, ok := r.Match(uri)
 	if !ok {
 		return nil, mcp.ResourceNotFoundError(uri)
@@ -66,9 +79,9 @@ func (s *Server) resourceContents(ctx context.Context, r *configs.Resource, up *
 	if err != nil {
 		return nil, fmt.Errorf("resource %s: %v", uri, err)
 	}
-	resp, err := up.do(ctx, mr, nil)
+	resp, err := st.clients[r.Spec.Upstream].do(ctx, mr, nil)
 	if err != nil {
-		return nil, errors.New(s.cfg.Redact(fmt.Sprintf("resource %s: %v", uri, err)))
+		return nil, errors.New(st.cfg.Redact(fmt.Sprintf("resource %s: %v", uri, err)))
 	}
 	if resp.status < 200 || resp.status > 299 {
 		if resp.status == 404 {
@@ -85,7 +98,7 @@ func (s *Server) resourceContents(ctx context.Context, r *configs.Resource, up *
 	}
 	c := &mcp.ResourceContents{URI: uri, MIMEType: mt}
 	if isText(mt) && utf8.Valid(resp.body) {
-		c.Text = s.cfg.Redact(string(resp.body))
+		c.Text = st.cfg.Redact(string(resp.body))
 	} else {
 		c.Blob = resp.body
 	}
@@ -99,8 +112,8 @@ func isText(mediaType string) bool {
 }
 
 // findResource returns the configured resource a URI names.
-func (s *Server) findResource(uri string) *configs.Resource {
-	for _, r := range s.cfg.Resources {
+func findResource(st *state, uri string) *configs.Resource {
+	for _, r := range st.cfg.Resources {
 		if _, ok := r.Match(uri); ok {
 			return r
 		}
@@ -108,19 +121,32 @@ func (s *Server) findResource(uri string) *configs.Resource {
 	return nil
 }
 
-// addPrompts registers the prompts of the config.
-func (s *Server) addPrompts(clients map[string]*upstreamClient) {
-	for _, p := range s.cfg.Prompts {
+// addPrompts registers the prompts of cfg whose definition changed.
+func (s *Server) addPrompts(cfg *configs.Config, changed func(string, any) bool) {
+	for _, p := range cfg.Prompts {
 		mp := &mcp.Prompt{Name: p.Spec.Name, Title: p.Spec.Title, Description: p.Spec.Description}
 		for _, a := range p.Spec.Arguments {
 			mp.Arguments = append(mp.Arguments, &mcp.PromptArgument{Name: a.Name, Description: a.Description, Required: a.Required})
 		}
-		s.mcp.AddPrompt(mp, s.getPrompt(p, clients))
+		if changed("prompt "+p.Spec.Name, mp) {
+			s.mcp.AddPrompt(mp, s.getPrompt(p.Spec.Name))
+		}
 	}
 }
 
-func (s *Server) getPrompt(p *configs.Prompt, clients map[string]*upstreamClient) mcp.PromptHandler {
+// getPrompt renders the prompt named name in the state current at the call.
+func (s *Server) getPrompt(name string) mcp.PromptHandler {
 	return func(ctx context.Context, req *mcp.GetPromptRequest) (*mcp.GetPromptResult, error) {
+		st := s.state.Load()
+		var p *configs.Prompt
+		for _, c := range st.cfg.Prompts {
+			if c.Spec.Name == name {
+				p = c
+			}
+		}
+		if p == nil {
+			return nil, fmt.Errorf("unknown prompt %q", name)
+		}
 		args := req.Params.Arguments
 		for _, a := range p.Spec.Arguments {
 			if _, ok := args[a.Name]; a.Required && !ok {
@@ -138,11 +164,11 @@ func (s *Server) getPrompt(p *configs.Prompt, clients map[string]*upstreamClient
 			case "text":
 				msg.Content = &mcp.TextContent{Text: v}
 			default: // resource, image: read a configured resource
-				r := s.findResource(v)
+				r := findResource(st, v)
 				if r == nil {
 					return nil, fmt.Errorf("prompt %s: %q names no configured resource", p.Spec.Name, v)
 				}
-				c, err := s.resourceContents(ctx, r, clients[r.Spec.Upstream], v)
+				c, err := s.resourceContents(ctx, st, r, v)
 				if err != nil {
 					return nil, fmt.Errorf("prompt %s: %v", p.Spec.Name, err)
 				}

@@ -60,7 +60,7 @@ func (s *Server) Handler(streams context.Context) http.Handler {
 			writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "not ready"})
 			return
 		}
-		writeJSON(w, http.StatusOK, map[string]any{"status": "ready", "tools": len(s.tools)})
+		writeJSON(w, http.StatusOK, map[string]any{"status": "ready", "tools": len(s.state.Load().tools)})
 	})
 	return mux
 }
@@ -263,7 +263,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
-	s.log.Info("serving", "addr", ln.Addr().String(), "tools", len(s.tools))
+	s.log.Info("serving", "addr", ln.Addr().String(), "tools", len(s.state.Load().tools))
 	select {
 	case err := <-errc:
 		return err

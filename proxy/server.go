@@ -9,7 +9,9 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"reflect"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -28,19 +30,34 @@ type Options struct {
 	Version string
 }
 
-// Server serves one configuration's tools over every transport.
+// Server serves one configuration's tools over every transport. The tools,
+// resources, prompts and upstream clients live in a state that Reload swaps
+// atomically; server-level settings (listener, transports) are fixed at New.
 type Server struct {
-	cfg      *configs.Config
+	cfg      *configs.Config // the config at New: server-level settings
 	log      *slog.Logger
+	version  string
 	mcp      *mcp.Server
-	tools    map[string]*toolEntry
+	state    atomic.Pointer[state]
+	reloadMu sync.Mutex
 	inflight atomic.Int64
 	ready    atomic.Bool
+}
+
+// state is one loaded configuration's runtime: immutable once stored.
+type state struct {
+	cfg     *configs.Config
+	clients map[string]*upstreamClient
+	tools   map[string]*toolEntry
+	// registered are the MCP definitions as sent to clients, to tell
+	// which ones a reload changes.
+	registered map[string][]byte
 }
 
 type toolEntry struct {
 	tool     *mapping.Tool
 	upstream *upstreamClient
+	cfg      *configs.Config // for redaction: the secrets this call may meet
 }
 
 // New builds the MCP server and the upstream clients for cfg. It has no side
@@ -60,30 +77,138 @@ func New(cfg *configs.Config, opts *Options) (*Server, error) {
 	if version == "" {
 		version = o.Version
 	}
-	s := &Server{cfg: cfg, log: o.Logger, tools: map[string]*toolEntry{}}
+	s := &Server{cfg: cfg, log: o.Logger, version: o.Version}
 	s.mcp = mcp.NewServer(&mcp.Implementation{Name: cfg.Server.Name, Version: version}, &mcp.ServerOptions{
 		Instructions:      cfg.Server.Instructions,
 		CompletionHandler: complete,
 		PageSize:          cfg.Server.PageSize,
 		Logger:            slog.New(minLevel{o.Logger.Handler(), slog.LevelWarn}),
 	})
-	clients := map[string]*upstreamClient{}
+	st, err := s.newState(cfg)
+	if err != nil {
+		return nil, err
+	}
+	s.install(&state{}, st)
+	s.state.Store(st)
+	s.ready.Store(true)
+	return s, nil
+}
+
+func (s *Server) newState(cfg *configs.Config) (*state, error) {
+	st := &state{cfg: cfg, clients: map[string]*upstreamClient{}, tools: map[string]*toolEntry{}, registered: map[string][]byte{}}
 	for name, u := range cfg.Upstreams {
-		clients[name] = newUpstreamClient(u, "api2mcp/"+o.Version)
+		st.clients[name] = newUpstreamClient(u, "api2mcp/"+s.version)
 	}
 	for _, t := range cfg.Tools {
-		up, ok := clients[t.Upstream()]
+		up, ok := st.clients[t.Upstream()]
 		if !ok {
 			return nil, fmt.Errorf("tool %s: upstream %q is not configured", t.Name(), t.Upstream())
 		}
-		e := &toolEntry{tool: t, upstream: up}
-		s.tools[t.Name()] = e
-		s.mcp.AddTool(mcpTool(t.Descriptor()), s.handler(e))
+		st.tools[t.Name()] = &toolEntry{tool: t, upstream: up, cfg: cfg}
 	}
-	s.addResources(clients)
-	s.addPrompts(clients)
-	s.ready.Store(true)
-	return s, nil
+	return st, nil
+}
+
+// install registers what next defines and removes what only old defined.
+// A tool, resource or prompt whose definition is unchanged is left alone
+// (its handler finds the new state by name), so a reload notifies clients
+// (list_changed) only of real changes.
+func (s *Server) install(old, next *state) {
+	var goneTools, goneResources, goneTemplates, gonePrompts []string
+	keep := next.registeredKeys()
+	for key := range old.registered {
+		if keep[key] {
+			continue
+		}
+		kind, name, _ := strings.Cut(key, " ")
+		switch kind {
+		case "tool":
+			goneTools = append(goneTools, name)
+		case "resource":
+			goneResources = append(goneResources, name)
+		case "template":
+			goneTemplates = append(goneTemplates, name)
+		case "prompt":
+			gonePrompts = append(gonePrompts, name)
+		}
+	}
+	if len(goneTools) > 0 {
+		s.mcp.RemoveTools(goneTools...)
+	}
+	if len(goneResources) > 0 {
+		s.mcp.RemoveResources(goneResources...)
+	}
+	if len(goneTemplates) > 0 {
+		s.mcp.RemoveResourceTemplates(goneTemplates...)
+	}
+	if len(gonePrompts) > 0 {
+		s.mcp.RemovePrompts(gonePrompts...)
+	}
+	changed := func(key string, def any) bool {
+		b, _ := json.Marshal(def)
+		next.registered[key] = b
+		return !bytes.Equal(old.registered[key], b)
+	}
+	for _, t := range next.cfg.Tools {
+		if d := mcpTool(t.Descriptor()); changed("tool "+t.Name(), d) {
+			s.mcp.AddTool(d, s.handler(t.Name()))
+		}
+	}
+	s.addResources(next.cfg, changed)
+	s.addPrompts(next.cfg, changed)
+}
+
+// registeredKeys lists the keys install will register for st.
+func (st *state) registeredKeys() map[string]bool {
+	keys := map[string]bool{}
+	for _, t := range st.cfg.Tools {
+		keys["tool "+t.Name()] = true
+	}
+	for _, r := range st.cfg.Resources {
+		if r.Spec.URITemplate != "" {
+			keys["template "+r.Spec.URITemplate] = true
+		} else {
+			keys["resource "+r.Spec.URI] = true
+		}
+	}
+	for _, p := range st.cfg.Prompts {
+		keys["prompt "+p.Spec.Name] = true
+	}
+	return keys
+}
+
+// Reload swaps in a new configuration: tools, resources, prompts and
+// upstreams change atomically; calls in flight finish on the old ones;
+// connected clients get list_changed notifications for what changed.
+// Server-level settings need a restart: the returned warnings name those
+// that differ.
+func (s *Server) Reload(cfg *configs.Config) ([]string, error) {
+	s.reloadMu.Lock()
+	defer s.reloadMu.Unlock()
+	next, err := s.newState(cfg)
+	if err != nil {
+		return nil, err
+	}
+	old := s.state.Load()
+	s.install(old, next)
+	s.state.Store(next)
+	for _, c := range old.clients {
+		c.closeIdle() // connections in use finish their calls
+	}
+	return serverChanges(s.cfg.Server, cfg.Server), nil
+}
+
+// serverChanges names the server settings that differ and so need a
+// restart.
+func serverChanges(was, now configs.ServerSpec) []string {
+	var out []string
+	a, b := reflect.ValueOf(was), reflect.ValueOf(now)
+	for i := range a.NumField() {
+		if !reflect.DeepEqual(a.Field(i).Interface(), b.Field(i).Interface()) {
+			out = append(out, "server."+a.Type().Field(i).Tag.Get("koanf")+" changed: restart to apply it")
+		}
+	}
+	return out
 }
 
 func mcpTool(d mapping.Descriptor) *mcp.Tool {
@@ -116,11 +241,16 @@ func mcpTool(d mapping.Descriptor) *mcp.Tool {
 // handler is the tool handler: map, call, shape. Everything that goes wrong
 // in a call becomes an isError result for the model; it never returns a Go
 // error, which the SDK would turn into a protocol error.
-func (s *Server) handler(e *toolEntry) mcp.ToolHandler {
-	name := e.tool.Name()
+func (s *Server) handler(name string) mcp.ToolHandler {
 	return func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		s.inflight.Add(1)
 		defer s.inflight.Add(-1)
+		// The entry of the state current when the call starts: a reload
+		// during the call does not change what it uses.
+		e, ok := s.state.Load().tools[name]
+		if !ok {
+			return nil, fmt.Errorf("unknown tool %q", name)
+		}
 		start := time.Now()
 		var header http.Header
 		if req.Extra != nil {
@@ -148,13 +278,13 @@ func (s *Server) call(ctx context.Context, e *toolEntry, args json.RawMessage, h
 		} else {
 			*outcome = "mapping_error"
 		}
-		return s.errorResult(fmt.Sprintf("%s: %v", e.tool.Name(), err))
+		return errorResult(e.cfg, fmt.Sprintf("%s: %v", e.tool.Name(), err))
 	}
 	note(0, "calling upstream "+e.tool.Upstream())
 	resp, err := e.upstream.do(ctx, r, header)
 	if err != nil {
 		*outcome = "upstream_error"
-		return s.errorResult(fmt.Sprintf("%s: %v", e.tool.Name(), err))
+		return errorResult(e.cfg, fmt.Sprintf("%s: %v", e.tool.Name(), err))
 	}
 	*status = resp.status
 	note(50, fmt.Sprintf("upstream answered HTTP %d (%d bytes)", resp.status, len(resp.body)))
@@ -169,16 +299,16 @@ func (s *Server) call(ctx context.Context, e *toolEntry, args json.RawMessage, h
 	}
 	res := &mcp.CallToolResult{IsError: shaped.IsError}
 	if shaped.Contents != nil {
-		res.Content = contentList(shaped.Contents, s.cfg.Redact)
+		res.Content = contentList(shaped.Contents, e.cfg.Redact)
 	}
 	if shaped.Binary != nil {
 		res.Content = append(res.Content, binaryContent(e.tool.Name(), shaped.Binary))
 	}
 	if shaped.Contents == nil && (shaped.Text != "" || shaped.Binary == nil) {
-		res.Content = append(res.Content, &mcp.TextContent{Text: s.cfg.Redact(shaped.Text)})
+		res.Content = append(res.Content, &mcp.TextContent{Text: e.cfg.Redact(shaped.Text)})
 	}
 	if shaped.Structured != nil {
-		res.StructuredContent = json.RawMessage(s.redactBytes(shaped.Structured))
+		res.StructuredContent = json.RawMessage(redactBytes(e.cfg, shaped.Structured))
 	}
 	return res
 }
@@ -220,17 +350,17 @@ func binaryContent(tool string, b *mapping.Binary) mcp.Content {
 	}}
 }
 
-func (s *Server) errorResult(msg string) *mcp.CallToolResult {
+func errorResult(cfg *configs.Config, msg string) *mcp.CallToolResult {
 	return &mcp.CallToolResult{
-		Content: []mcp.Content{&mcp.TextContent{Text: s.cfg.Redact(msg)}},
+		Content: []mcp.Content{&mcp.TextContent{Text: cfg.Redact(msg)}},
 		IsError: true,
 	}
 }
 
-func (s *Server) redactBytes(b []byte) []byte {
-	for _, sec := range s.cfg.Secrets() {
+func redactBytes(cfg *configs.Config, b []byte) []byte {
+	for _, sec := range cfg.Secrets() {
 		if bytes.Contains(b, []byte(sec)) {
-			return []byte(s.cfg.Redact(string(b)))
+			return []byte(cfg.Redact(string(b)))
 		}
 	}
 	return b
@@ -248,8 +378,8 @@ func (s *Server) ServeStdio(ctx context.Context, in io.ReadCloser, out io.WriteC
 
 // Close releases idle upstream connections.
 func (s *Server) Close() {
-	for _, e := range s.tools {
-		e.upstream.closeIdle()
+	for _, c := range s.state.Load().clients {
+		c.closeIdle()
 	}
 }
 

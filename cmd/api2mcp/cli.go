@@ -11,8 +11,11 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"os/signal"
 	"runtime/debug"
 	"strings"
+	"syscall"
+	"time"
 
 	"github.com/api2mcp/api2mcp/configs"
 	"github.com/api2mcp/api2mcp/proxy"
@@ -79,8 +82,12 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	fs.StringVar(&logLevel, "log-level", defaultLevel, "log level")
 	fs.StringVar(&logFormat, "log-format", "auto", "log format")
+	var watch bool
 	if cmd == "serve" {
 		fs.StringVar(&listen, "listen", "", "listen address (overrides server.listen)")
+	}
+	if cmd == "serve" || cmd == "stdio" {
+		fs.BoolVar(&watch, "watch", true, "reload the config when the file changes or on SIGHUP")
 	}
 	if cmd == "call" {
 		fs.StringVar(&callArgs, "args", "{}", "tool arguments as a JSON object")
@@ -111,6 +118,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return 2
 	}
 
+	loaded := fileStamp(configPath) // before reading: a later edit is seen
 	cfg, err := configs.Load(configPath, nil)
 	if err != nil {
 		reportConfigError(stderr, configPath, err)
@@ -155,6 +163,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		}
 		return 0
 	case "stdio":
+		if watch {
+			go reloadLoop(ctx, configPath, loaded, srv, logger, watchInterval)
+		}
 		if err := srv.ServeStdio(ctx, io.NopCloser(stdin), nopWriteCloser{stdout}); err != nil {
 			fmt.Fprintf(stderr, "api2mcp stdio: %v\n", err)
 			return 1
@@ -166,12 +177,76 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			fmt.Fprintf(stderr, "api2mcp serve: %v\n", err)
 			return 1
 		}
+		if watch {
+			go reloadLoop(ctx, configPath, loaded, srv, logger, watchInterval)
+		}
 		if err := srv.Serve(ctx, ln); err != nil {
 			fmt.Fprintf(stderr, "api2mcp serve: %v\n", err)
 			return 1
 		}
 		return 0
 	}
+}
+
+// watchInterval is how often the config file is checked for changes.
+const watchInterval = time.Second
+
+// reloadLoop reloads the config when its file changes (size or
+// modification time, checked every interval) or on SIGHUP. A config that
+// does not load is rejected with its report in the log and the running one
+// keeps serving.
+// loaded is the file's stamp when the running config was read.
+func reloadLoop(ctx context.Context, path, loaded string, srv *proxy.Server, logger *slog.Logger, interval time.Duration) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	stamp := func() string { return fileStamp(path) }
+	last := loaded
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for {
+		reason := ""
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+			reason = "SIGHUP"
+		case <-tick.C:
+			if now := stamp(); now != last && now != "" {
+				last, reason = now, "file changed"
+			}
+		}
+		if reason == "" {
+			continue
+		}
+		last = stamp()
+		cfg, err := configs.Load(path, nil)
+		if err != nil {
+			var report strings.Builder
+			reportConfigError(&report, path, err)
+			logger.Error("config_reload_rejected", "reason", reason, "file", path, "report", report.String())
+			continue
+		}
+		warnings, err := srv.Reload(cfg)
+		if err != nil {
+			logger.Error("config_reload_failed", "reason", reason, "file", path, "error", err.Error())
+			continue
+		}
+		for _, w := range warnings {
+			logger.Warn("config_reload_warning", "warning", w)
+		}
+		logger.Info("config_reloaded", "reason", reason, "file", path, "tools", len(cfg.Tools))
+	}
+}
+
+// fileStamp identifies a version of a file by size and modification time;
+// "" when it cannot be read.
+func fileStamp(path string) string {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return ""
+	}
+	return fmt.Sprint(fi.Size(), fi.ModTime().UnixNano())
 }
 
 // parseInterspersed parses flags that may follow positional arguments
