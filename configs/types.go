@@ -137,6 +137,10 @@ type ServerSpec struct {
 	// 127.0.0.1, [::1] and public_url's host are always accepted; any other
 	// Host on a loopback request is refused (DNS rebinding protection).
 	AllowedHosts []string `koanf:"allowed_hosts"`
+	// MetricsListen says where Prometheus metrics are served: empty means
+	// /metrics on the main listener; host:port an admin listener with
+	// /metrics, /healthz and /readyz (keep it private); "off" none.
+	MetricsListen string `koanf:"metrics_listen"`
 	// PageSize is the most items (tools, resources, prompts) one list
 	// response holds; clients follow nextCursor for the rest. Zero means 1000.
 	PageSize int `koanf:"page_size"`

@@ -40,6 +40,11 @@ func compile(path string, f *File, unresolved map[string]bool) (*Config, []error
 	if s.ShutdownTimeout < 0 {
 		fail("server.shutdown_timeout", "must not be negative")
 	}
+	if s.MetricsListen != "" && s.MetricsListen != "off" {
+		if _, _, err := net.SplitHostPort(s.MetricsListen); err != nil {
+			fail("server.metrics_listen", "%q is not host:port, empty or off", s.MetricsListen)
+		}
+	}
 	if s.MaxSessions < 0 {
 		fail("server.max_sessions", "must not be negative")
 	}

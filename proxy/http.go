@@ -3,6 +3,8 @@ package proxy
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -52,6 +55,16 @@ func (s *Server) Handler(streams context.Context) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/mcp", s.mcpChain(streamBound(streams, streamable)))
 	mux.Handle("/sse", s.mcpChain(streamBound(streams, sse)))
+	s.probes(mux)
+	if srv.MetricsListen == "" {
+		mux.Handle("GET /metrics", s.metrics.handler())
+	}
+	return mux
+}
+
+// probes adds /healthz (alive) and /readyz (config loaded, tools
+// registered; 503 while shutting down) to mux.
+func (s *Server) probes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]any{"status": "ok"})
 	})
@@ -62,6 +75,14 @@ func (s *Server) Handler(streams context.Context) http.Handler {
 		}
 		writeJSON(w, http.StatusOK, map[string]any{"status": "ready", "tools": len(s.state.Load().tools)})
 	})
+}
+
+// AdminHandler serves /metrics, /healthz and /readyz, for a private admin
+// listener (server.metrics_listen).
+func (s *Server) AdminHandler() http.Handler {
+	mux := http.NewServeMux()
+	s.probes(mux)
+	mux.Handle("GET /metrics", s.metrics.handler())
 	return mux
 }
 
@@ -72,7 +93,27 @@ func (s *Server) Handler(streams context.Context) http.Handler {
 // them in plain text); the session cap last, as it only concerns valid
 // requests that would open a session.
 func (s *Server) mcpChain(h http.Handler) http.Handler {
-	return s.checkHost(s.checkOrigin(s.checkBody(s.capSessions(h))))
+	return requestID(s.checkHost(s.checkOrigin(s.checkBody(s.capSessions(h)))))
+}
+
+var requestIDRE = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,128}$`)
+
+// requestID gives every request an id: the client's X-Request-Id when it
+// is a plain token, a random one otherwise. It is echoed in the response,
+// logged with each tool call and sent upstream, so one request can be
+// followed through the logs of all three.
+func requestID(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := r.Header.Get("X-Request-Id")
+		if !requestIDRE.MatchString(id) {
+			var b [12]byte
+			_, _ = rand.Read(b[:])
+			id = hex.EncodeToString(b[:])
+			r.Header.Set("X-Request-Id", id)
+		}
+		w.Header().Set("X-Request-Id", id)
+		h.ServeHTTP(w, r)
+	})
 }
 
 // checkHost refuses requests that arrive over loopback with a Host that is
@@ -263,6 +304,18 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
+	if addr := s.cfg.Server.MetricsListen; addr != "" && addr != "off" {
+		aln, err := net.Listen("tcp", addr)
+		if err != nil {
+			hs.Close()
+			<-errc
+			return fmt.Errorf("admin listener: %w", err)
+		}
+		admin := &http.Server{Handler: s.AdminHandler(), ReadHeaderTimeout: readHeaderTimeout}
+		go admin.Serve(aln)
+		defer admin.Close()
+		s.log.Info("serving_admin", "addr", aln.Addr().String())
+	}
 	s.log.Info("serving", "addr", ln.Addr().String(), "tools", len(s.state.Load().tools))
 	select {
 	case err := <-errc:

@@ -40,6 +40,7 @@ type Server struct {
 	mcp      *mcp.Server
 	state    atomic.Pointer[state]
 	reloadMu sync.Mutex
+	metrics  *metrics
 	inflight atomic.Int64
 	ready    atomic.Bool
 }
@@ -84,6 +85,7 @@ func New(cfg *configs.Config, opts *Options) (*Server, error) {
 		PageSize:          cfg.Server.PageSize,
 		Logger:            slog.New(minLevel{o.Logger.Handler(), slog.LevelWarn}),
 	})
+	s.metrics = newMetrics(s, o.Version)
 	st, err := s.newState(cfg)
 	if err != nil {
 		return nil, err
@@ -195,6 +197,7 @@ func (s *Server) Reload(cfg *configs.Config) ([]string, error) {
 	for _, c := range old.clients {
 		c.closeIdle() // connections in use finish their calls
 	}
+	s.metrics.reloads.WithLabelValues("ok").Inc()
 	return serverChanges(s.cfg.Server, cfg.Server), nil
 }
 
@@ -259,7 +262,9 @@ func (s *Server) handler(name string) mcp.ToolHandler {
 		outcome, status := "ok", 0
 		note := progressNotes(ctx, req)
 		res := s.call(ctx, e, req.Params.Arguments, header, note, &outcome, &status)
+		s.metrics.toolCall(name, outcome, time.Since(start))
 		s.log.LogAttrs(ctx, slog.LevelInfo, "tool_call",
+			slog.String("request_id", header.Get("X-Request-Id")),
 			slog.String("tool", name),
 			slog.String("upstream", e.tool.Upstream()),
 			slog.Int("upstream_status", status),
@@ -281,7 +286,13 @@ func (s *Server) call(ctx context.Context, e *toolEntry, args json.RawMessage, h
 		return errorResult(e.cfg, fmt.Sprintf("%s: %v", e.tool.Name(), err))
 	}
 	note(0, "calling upstream "+e.tool.Upstream())
+	upStart := time.Now()
 	resp, err := e.upstream.do(ctx, r, header)
+	if resp != nil {
+		s.metrics.upstream(e.tool.Upstream(), resp.status, time.Since(upStart))
+	} else {
+		s.metrics.upstream(e.tool.Upstream(), 0, time.Since(upStart))
+	}
 	if err != nil {
 		*outcome = "upstream_error"
 		return errorResult(e.cfg, fmt.Sprintf("%s: %v", e.tool.Name(), err))

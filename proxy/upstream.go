@@ -116,6 +116,9 @@ func (c *upstreamClient) do(ctx context.Context, r *mapping.Request, clientHeade
 		req.Header.Set("Accept", "application/json, text/*;q=0.9, */*;q=0.8")
 	}
 	req.Header.Set("User-Agent", c.userAgent)
+	if id := clientHeader.Get("X-Request-Id"); id != "" {
+		req.Header.Set("X-Request-Id", id) // set by requestID: a plain token
+	}
 	for k, v := range c.cfg.Header {
 		req.Header[k] = v
 	}

@@ -225,6 +225,7 @@ func reloadLoop(ctx context.Context, path, loaded string, srv *proxy.Server, log
 			var report strings.Builder
 			reportConfigError(&report, path, err)
 			logger.Error("config_reload_rejected", "reason", reason, "file", path, "report", report.String())
+			srv.NoteReloadRejected()
 			continue
 		}
 		warnings, err := srv.Reload(cfg)
