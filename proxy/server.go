@@ -6,6 +6,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 	"io"
 	"log/slog"
 	"net/http"
@@ -41,6 +44,7 @@ type Server struct {
 	state    atomic.Pointer[state]
 	reloadMu sync.Mutex
 	metrics  *metrics
+	tracing  *tracing
 	inflight atomic.Int64
 	ready    atomic.Bool
 }
@@ -86,6 +90,11 @@ func New(cfg *configs.Config, opts *Options) (*Server, error) {
 		Logger:            slog.New(minLevel{o.Logger.Handler(), slog.LevelWarn}),
 	})
 	s.metrics = newMetrics(s, o.Version)
+	tr, err := newTracing(o.Version)
+	if err != nil {
+		return nil, fmt.Errorf("tracing: %w", err)
+	}
+	s.tracing = tr
 	st, err := s.newState(cfg)
 	if err != nil {
 		return nil, err
@@ -99,7 +108,7 @@ func New(cfg *configs.Config, opts *Options) (*Server, error) {
 func (s *Server) newState(cfg *configs.Config) (*state, error) {
 	st := &state{cfg: cfg, clients: map[string]*upstreamClient{}, tools: map[string]*toolEntry{}, registered: map[string][]byte{}}
 	for name, u := range cfg.Upstreams {
-		st.clients[name] = newUpstreamClient(u, "api2mcp/"+s.version)
+		st.clients[name] = newUpstreamClient(u, "api2mcp/"+s.version, s.tracing)
 	}
 	for _, t := range cfg.Tools {
 		up, ok := st.clients[t.Upstream()]
@@ -260,6 +269,10 @@ func (s *Server) handler(name string) mcp.ToolHandler {
 			header = req.Extra.Header
 		}
 		outcome, status := "ok", 0
+		ctx = s.tracing.prop.Extract(ctx, propagation.HeaderCarrier(header))
+		ctx, span := s.tracing.tracer.Start(ctx, "tools/call "+name, trace.WithSpanKind(trace.SpanKindServer),
+			trace.WithAttributes(attribute.String("mcp.tool", name), attribute.String("api2mcp.upstream", e.tool.Upstream())))
+		defer func() { endSpan(span, outcome, status) }()
 		note := progressNotes(ctx, req)
 		res := s.call(ctx, e, req.Params.Arguments, header, note, &outcome, &status)
 		s.metrics.toolCall(name, outcome, time.Since(start))
@@ -391,6 +404,11 @@ func (s *Server) ServeStdio(ctx context.Context, in io.ReadCloser, out io.WriteC
 func (s *Server) Close() {
 	for _, c := range s.state.Load().clients {
 		c.closeIdle()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := s.tracing.shutdown(ctx); err != nil {
+		s.log.Warn("tracing_flush_failed", "error", err.Error())
 	}
 }
 

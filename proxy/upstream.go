@@ -5,6 +5,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 	"io"
 	"net"
 	"net/http"
@@ -21,6 +25,7 @@ type upstreamClient struct {
 	cfg       *configs.Upstream
 	client    *http.Client
 	userAgent string
+	tracing   *tracing
 	// baseParams are the query parameters of the upstream's URL (often an
 	// API key); a mapped query may not set them again.
 	baseParams url.Values
@@ -29,7 +34,7 @@ type upstreamClient struct {
 // maxIdleConnsPerHost bounds the idle connections kept to one upstream.
 const maxIdleConnsPerHost = 64
 
-func newUpstreamClient(u *configs.Upstream, userAgent string) *upstreamClient {
+func newUpstreamClient(u *configs.Upstream, userAgent string, tracing *tracing) *upstreamClient {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConnsPerHost = maxIdleConnsPerHost
 	tr.MaxIdleConns = maxIdleConnsPerHost * 2
@@ -41,6 +46,7 @@ func newUpstreamClient(u *configs.Upstream, userAgent string) *upstreamClient {
 		cfg:        u,
 		userAgent:  userAgent,
 		baseParams: base,
+		tracing:    tracing,
 		client: &http.Client{
 			Transport: tr,
 			Timeout:   u.Timeout,
@@ -122,10 +128,17 @@ func (c *upstreamClient) do(ctx context.Context, r *mapping.Request, clientHeade
 	for k, v := range c.cfg.Header {
 		req.Header[k] = v
 	}
+	ctx, span := c.tracing.tracer.Start(ctx, r.Method+" "+c.cfg.Name, trace.WithSpanKind(trace.SpanKindClient),
+		trace.WithAttributes(attribute.String("http.request.method", r.Method), attribute.String("server.address", u.Hostname())))
+	defer span.End()
+	c.tracing.prop.Inject(ctx, propagation.HeaderCarrier(req.Header))
+	req = req.WithContext(ctx)
 	resp, err := c.client.Do(req)
 	if err != nil {
+		span.SetStatus(codes.Error, "transport error")
 		return nil, c.describe(ctx, err)
 	}
+	span.SetAttributes(attribute.Int("http.response.status_code", resp.StatusCode))
 	defer resp.Body.Close()
 	if resp.StatusCode >= 300 && resp.StatusCode < 400 && resp.Header.Get("Location") != "" {
 		// CheckRedirect stopped it: the target is not shown, it may be

@@ -1,0 +1,79 @@
+package proxy
+
+import (
+	"context"
+	"os"
+	"strings"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/sdk/resource"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
+)
+
+// tracing is OpenTelemetry tracing: off unless the standard environment asks
+// for an OTLP exporter (OTEL_EXPORTER_OTLP_ENDPOINT,
+// OTEL_EXPORTER_OTLP_TRACES_ENDPOINT or OTEL_TRACES_EXPORTER=otlp; the
+// exporter reads the rest of OTEL_EXPORTER_OTLP_*, the SDK
+// OTEL_TRACES_SAMPLER and OTEL_SERVICE_NAME). A tool call is a server span
+// with the upstream request as a client child; W3C traceparent is read from
+// the client's request and sent upstream.
+type tracing struct {
+	tracer   trace.Tracer
+	prop     propagation.TextMapPropagator
+	shutdown func(context.Context) error
+}
+
+func tracingEnabled(getenv func(string) string) bool {
+	if strings.EqualFold(getenv("OTEL_SDK_DISABLED"), "true") || getenv("OTEL_TRACES_EXPORTER") == "none" {
+		return false
+	}
+	return getenv("OTEL_TRACES_EXPORTER") == "otlp" || getenv("OTEL_EXPORTER_OTLP_ENDPOINT") != "" ||
+		getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") != ""
+}
+
+// newTracing builds the tracer; it connects to nothing until spans are
+// exported.
+func newTracing(version string) (*tracing, error) {
+	t := &tracing{
+		tracer:   noop.NewTracerProvider().Tracer("api2mcp"),
+		prop:     propagation.TraceContext{},
+		shutdown: func(context.Context) error { return nil },
+	}
+	if !tracingEnabled(os.Getenv) {
+		return t, nil
+	}
+	exp, err := otlptracehttp.New(context.Background())
+	if err != nil {
+		return nil, err
+	}
+	res, err := resource.Merge(resource.Default(), resource.NewSchemaless(
+		attribute.String("service.version", version)))
+	if err != nil {
+		return nil, err
+	}
+	if os.Getenv("OTEL_SERVICE_NAME") == "" {
+		res, _ = resource.Merge(res, resource.NewSchemaless(attribute.String("service.name", "api2mcp")))
+	}
+	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp, sdktrace.WithBatchTimeout(time.Second)), sdktrace.WithResource(res))
+	t.tracer = tp.Tracer("github.com/api2mcp/api2mcp/proxy")
+	t.shutdown = tp.Shutdown
+	return t, nil
+}
+
+// endSpan records a call's outcome on its span and ends it.
+func endSpan(span trace.Span, outcome string, status int) {
+	span.SetAttributes(attribute.String("api2mcp.outcome", outcome))
+	if status > 0 {
+		span.SetAttributes(attribute.Int("api2mcp.upstream_status", status))
+	}
+	if outcome != "ok" {
+		span.SetStatus(codes.Error, outcome)
+	}
+	span.End()
+}
