@@ -130,6 +130,10 @@ func decodeErrors(err error) []error {
 		}
 		if ok {
 			name := fieldPath(strings.ReplaceAll(de.Name(), delim, "."))
+			// mapstructure ≥ 2.5 names the root by its Go type.
+			if rest, ok := strings.CutPrefix(name, "configs.File"); ok {
+				name = strings.TrimPrefix(rest, ".")
+			}
 			inner := de.Unwrap()
 			if j, ok := inner.(interface{ Unwrap() []error }); ok {
 				for _, e := range j.Unwrap() {

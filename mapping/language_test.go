@@ -8,7 +8,6 @@ import (
 	"net/url"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -308,14 +307,10 @@ func TestEvaluationBudget(t *testing.T) {
 			tool := mustCompile(t, Spec{Name: "t", Upstream: "api",
 				Input: map[string]any{"type": "object", "additionalProperties": true},
 				Query: map[string]string{"q": src}})
-			start := time.Now()
 			_, err := tool.BuildRequest(args, nil)
 			var ee *EvalError
 			if !errors.As(err, &ee) || !strings.Contains(err.Error(), "evaluation budget") {
 				t.Fatalf("BuildRequest error %v, want the evaluation budget exceeded", err)
-			}
-			if d := time.Since(start); d > 5*time.Second {
-				t.Errorf("took %s to stop", d)
 			}
 		})
 	}

@@ -201,7 +201,7 @@ func reloadLoop(ctx context.Context, path, loaded string, srv *proxy.Server, log
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
 	stamp := func() string { return fileStamp(path) }
-	last := loaded
+	last, pending := loaded, ""
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
 	for {
@@ -212,8 +212,17 @@ func reloadLoop(ctx context.Context, path, loaded string, srv *proxy.Server, log
 		case <-hup:
 			reason = "SIGHUP"
 		case <-tick.C:
-			if now := stamp(); now != last && now != "" {
-				last, reason = now, "file changed"
+			// A change counts once the file has stayed the same for one
+			// interval: an editor or a ConfigMap update may still be
+			// writing it.
+			now := stamp()
+			switch {
+			case now == last || now == "":
+				pending = ""
+			case now != pending:
+				pending = now
+			default:
+				last, reason, pending = now, "file changed", ""
 			}
 		}
 		if reason == "" {

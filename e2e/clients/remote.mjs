@@ -12,8 +12,8 @@ const bridge = new StdioClientTransport({
   stderr: 'ignore',
 });
 const client = new Client({ name: 'api2mcp-e2e-remote', version: '1.0.0' });
-const opts = { timeout: 15_000 };
-setTimeout(() => { console.error('timed out'); process.exit(1); }, 60_000).unref();
+const opts = { timeout: 45_000 }; // generous: CI machines are shared
+setTimeout(() => { console.error('timed out'); process.exit(1); }, 80_000).unref();
 await client.connect(bridge, opts);
 const { tools } = await client.listTools(undefined, opts);
 const ok = await client.callTool({ name: 'get_pet', arguments: { id: 1 } }, undefined, opts);
