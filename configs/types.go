@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/api2mcp/api2mcp/authn"
 	"github.com/api2mcp/api2mcp/mapping"
 )
 
@@ -25,6 +26,8 @@ type File struct {
 	Server    ServerSpec              `koanf:"server"`
 	Upstreams map[string]UpstreamSpec `koanf:"upstreams"`
 	Tools     []mapping.Spec          `koanf:"tools"`
+	// Auth is the front door; absent means mode none (loopback only).
+	Auth authn.Spec `koanf:"auth"`
 }
 
 // ServerSpec is the server section. Every field can be overridden by an
@@ -86,6 +89,10 @@ type Config struct {
 	Server    ServerSpec
 	Upstreams map[string]*Upstream
 	Tools     []*mapping.Tool
+	// Auth is the front door as declared, checked by authn.New (mode none
+	// when the file has no auth section). Package proxy builds the running
+	// Authenticator from it with its logger.
+	Auth authn.Spec
 	// Warnings are problems that do not stop the server.
 	Warnings []string
 

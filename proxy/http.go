@@ -15,6 +15,9 @@ import (
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/api2mcp/api2mcp/authn"
+	"github.com/api2mcp/api2mcp/configs"
 )
 
 // readHeaderTimeout bounds how long a client may take to send its headers.
@@ -38,6 +41,9 @@ func (s *Server) Handler(streams context.Context) http.Handler {
 	sse := mcp.NewSSEHandler(getServer, &mcp.SSEOptions{MaxRequestBodyBytes: srv.MaxRequestBytes})
 
 	mux := http.NewServeMux()
+	for _, p := range s.auth.MetadataPaths() {
+		mux.Handle(p, s.auth.MetadataHandler())
+	}
 	mux.Handle("/mcp", s.mcpChain(streamBound(streams, streamable)))
 	mux.Handle("/sse", s.mcpChain(streamBound(streams, sse)))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -53,13 +59,26 @@ func (s *Server) Handler(streams context.Context) http.Handler {
 	return mux
 }
 
-// mcpChain wraps an MCP endpoint. The origin check comes first so that a
-// foreign page learns nothing, not even whether its preflight would pass;
-// then the body is bounded and checked to be JSON, so that oversized and
-// malformed messages get JSON-RPC errors (the SDK answers them in plain text).
+// mcpChain wraps an MCP endpoint, outermost first:
+//
+//  1. origin check: a foreign page learns nothing, not even whether it
+//     would need a token, and CORS preflights (which carry no credentials)
+//     are answered here;
+//  2. front door (authn): no body is read for a caller who is not
+//     authenticated, and identity headers sent by the client are removed;
+//  3. body check: bounded and checked to be JSON, so that oversized and
+//     malformed messages get JSON-RPC errors (the SDK answers them in plain
+//     text);
+//  4. per-tool scopes: a tools/call the token lacks scopes for gets the
+//     403 step-up challenge; it needs the identity (2) and the body (3);
+//  5. identity handed to the SDK (req.Extra.TokenInfo), last so that
+//     nothing above depends on the SDK's view of it.
 func (s *Server) mcpChain(h http.Handler) http.Handler {
-	return s.checkOrigin(s.checkBody(h))
+	return s.checkOrigin(s.auth.Middleware(s.checkBody(s.toolScopes(s.sdkIdentity(h)))))
 }
+
+// bodyKey is where checkBody leaves the request body for later checks.
+type bodyKey struct{}
 
 // checkBody reads a POST body up to the request limit and answers 413 or a
 // JSON-RPC parse error (-32700) before the SDK sees it.
@@ -88,7 +107,7 @@ func (s *Server) checkBody(h http.Handler) http.Handler {
 			return
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
-		h.ServeHTTP(w, r)
+		h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), bodyKey{}, body)))
 	})
 }
 
@@ -171,6 +190,15 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // readiness turns off, new connections are refused, in-flight tool calls get
 // up to the configured shutdown timeout to finish, then streams close.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	// The listen address may come from a flag, after the config was
+	// checked: check the address actually bound.
+	if s.auth.Mode() == authn.ModeNone && !configs.IsLoopback(ln.Addr().String()) {
+		if !s.auth.NoneForced() {
+			ln.Close()
+			return fmt.Errorf("auth mode none is allowed only on a loopback address, not %s (set auth.mode, or auth.allow_none_on_public_listen: true to force it)", ln.Addr())
+		}
+		s.log.Warn("auth_none_on_public_listen", "addr", ln.Addr().String())
+	}
 	streams, endStreams := context.WithCancel(context.Background())
 	defer endStreams()
 	hs := &http.Server{

@@ -15,6 +15,7 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/api2mcp/api2mcp/authn"
 	"github.com/api2mcp/api2mcp/configs"
 	"github.com/api2mcp/api2mcp/mapping"
 )
@@ -36,6 +37,9 @@ type Server struct {
 	tools    map[string]*toolEntry
 	inflight atomic.Int64
 	ready    atomic.Bool
+	auth     *authn.Authenticator
+	// anyScopes: some tool requires scopes.
+	anyScopes bool
 }
 
 type toolEntry struct {
@@ -61,10 +65,21 @@ func New(cfg *configs.Config, opts *Options) (*Server, error) {
 		version = o.Version
 	}
 	s := &Server{cfg: cfg, log: o.Logger, tools: map[string]*toolEntry{}}
+	a, err := authn.New(cfg.Auth, cfg.Server.PublicURL, &authn.Options{
+		Logger:          o.Logger,
+		ResourceName:    cfg.Server.Name,
+		ScopesSupported: cfg.ToolScopes(),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("auth: %w", err)
+	}
+	s.auth = a
+	s.anyScopes = len(cfg.ToolScopes()) > 0
 	s.mcp = mcp.NewServer(&mcp.Implementation{Name: cfg.Server.Name, Version: version}, &mcp.ServerOptions{
 		Instructions: cfg.Server.Instructions,
 		Logger:       slog.New(minLevel{o.Logger.Handler(), slog.LevelWarn}),
 	})
+	s.mcp.AddReceivingMiddleware(s.filterTools)
 	clients := map[string]*upstreamClient{}
 	for name, u := range cfg.Upstreams {
 		clients[name] = newUpstreamClient(u, "api2mcp/"+o.Version)
@@ -118,7 +133,14 @@ func (s *Server) handler(e *toolEntry) mcp.ToolHandler {
 			header = req.Extra.Header
 		}
 		outcome, status := "ok", 0
-		res := s.call(ctx, e, req.Params.Arguments, header, &outcome, &status)
+		c := callerOf(ctx, req.Extra)
+		var res *mcp.CallToolResult
+		if s.authorize(ctx, c, e) {
+			res = s.call(ctx, e, req.Params.Arguments, c.claims, header, &outcome, &status)
+		} else {
+			outcome = "denied"
+			res = s.errorResult(name + ": access denied")
+		}
 		s.log.LogAttrs(ctx, slog.LevelInfo, "tool_call",
 			slog.String("tool", name),
 			slog.String("upstream", e.tool.Upstream()),
@@ -129,11 +151,13 @@ func (s *Server) handler(e *toolEntry) mcp.ToolHandler {
 	}
 }
 
-func (s *Server) call(ctx context.Context, e *toolEntry, args json.RawMessage, header http.Header, outcome *string, status *int) *mcp.CallToolResult {
-	r, err := e.tool.BuildRequest(args, nil)
+func (s *Server) call(ctx context.Context, e *toolEntry, args json.RawMessage, claims map[string]any, header http.Header, outcome *string, status *int) *mcp.CallToolResult {
+	r, err := e.tool.BuildRequest(args, claims)
 	if err != nil {
 		var ae *mapping.ArgumentError
-		if errors.As(err, &ae) {
+		if errors.Is(err, mapping.ErrDenied) {
+			*outcome = "denied"
+		} else if errors.As(err, &ae) {
 			*outcome = "bad_arguments"
 		} else {
 			*outcome = "mapping_error"
@@ -202,15 +226,18 @@ func (s *Server) redactBytes(b []byte) []byte {
 // ServeStdio serves MCP on in and out (stdin and stdout for a local client)
 // until ctx is done or the client disconnects.
 func (s *Server) ServeStdio(ctx context.Context, in io.ReadCloser, out io.WriteCloser) error {
-	err := s.mcp.Run(ctx, &mcp.IOTransport{Reader: in, Writer: out, MaxLineLength: int(s.cfg.Server.MaxRequestBytes)})
+	// stdio serves the local user who started it: no token is asked for.
+	err := s.mcp.Run(context.WithValue(ctx, localKey{}, true), &mcp.IOTransport{Reader: in, Writer: out, MaxLineLength: int(s.cfg.Server.MaxRequestBytes)})
 	if err != nil && ctx.Err() != nil {
 		return nil
 	}
 	return err
 }
 
-// Close releases idle upstream connections.
+// Close releases idle upstream connections and stops the front door's key
+// refresh.
 func (s *Server) Close() {
+	s.auth.Close()
 	for _, e := range s.tools {
 		e.upstream.closeIdle()
 	}
