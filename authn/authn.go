@@ -73,12 +73,12 @@ func FromContext(ctx context.Context) *Identity {
 // Authenticator is a compiled auth section: immutable apart from its caches
 // and key set, and safe for concurrent use.
 type Authenticator struct {
-	mode     string
-	scopes   []string
-	resource string // server.public_url; empty outside mode oauth
-	metaURL  string // where the protected-resource metadata is
-	log      *slog.Logger
-	now      func() time.Time
+	mode       string
+	scopes     []string
+	resource   string // server.public_url; empty outside mode oauth
+	metaURL    string // where the protected-resource metadata is
+	log        *slog.Logger
+	now        func() time.Time
 	forcedNone bool
 
 	keys      []apiKey
