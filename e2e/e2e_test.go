@@ -404,8 +404,14 @@ type serveProcess struct {
 // logs its address. The process is stopped when the test ends.
 func startServe(t *testing.T, config string, env ...string) *serveProcess {
 	t.Helper()
+	return startServeOn(t, "127.0.0.1:0", config, env...)
+}
+
+// startServeOn is startServe on a given loopback address.
+func startServeOn(t *testing.T, listen, config string, env ...string) *serveProcess {
+	t.Helper()
 	s := &serveProcess{log: newLogBuffer(), done: make(chan struct{})}
-	s.cmd = exec.Command(binary, "serve", "-c", config, "--listen", "127.0.0.1:0", "--log-format", "text")
+	s.cmd = exec.Command(binary, "serve", "-c", config, "--listen", listen, "--log-format", "text")
 	s.cmd.Env = environ(env...)
 	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
 	s.cmd.WaitDelay = stopTimeout

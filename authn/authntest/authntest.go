@@ -72,12 +72,14 @@ func (s *Server) metadata(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, map[string]any{
-		"issuer":                   s.Issuer,
-		"jwks_uri":                 s.URL + "/jwks",
-		"introspection_endpoint":   s.URL + "/introspect",
-		"token_endpoint":           s.URL + "/token",
-		"authorization_endpoint":   s.URL + "/authorize",
-		"response_types_supported": []string{"code"},
+		"issuer":                           s.Issuer,
+		"jwks_uri":                         s.URL + "/jwks",
+		"introspection_endpoint":           s.URL + "/introspect",
+		"token_endpoint":                   s.URL + "/token",
+		"authorization_endpoint":           s.URL + "/authorize",
+		"response_types_supported":         []string{"code"},
+		"code_challenge_methods_supported": []string{"S256"},
+		"grant_types_supported":            []string{"authorization_code", "refresh_token"},
 	})
 }
 
