@@ -1,11 +1,13 @@
 package proxy
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"log/slog"
 	"net/http"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/auth"
@@ -186,4 +188,86 @@ func (s *Server) filterTools(next mcp.MethodHandler) mcp.MethodHandler {
 		out.Tools = kept
 		return &out, nil
 	}
+}
+
+// sseOwners binds legacy SSE sessions to the caller who opened them: a
+// message posted to a session by anyone else is refused, so that a valid
+// token cannot act with another caller's identity by learning a session id.
+type sseOwners struct {
+	mu    sync.Mutex
+	owner map[string]string // session id → subject
+}
+
+// bindSSE records the owner of each SSE session (from the endpoint event
+// the SDK writes on the GET) and checks it on every POST to the session.
+// In mode none there is no one to bind to.
+func (s *Server) bindSSE(h http.Handler) http.Handler {
+	if s.auth.Mode() == authn.ModeNone {
+		return h
+	}
+	owners := &sseOwners{owner: map[string]string{}}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := authn.FromContext(r.Context())
+		if id == nil { // not reached: the front door runs first
+			writeRPCError(w, http.StatusUnauthorized, -32600, "unauthenticated")
+			return
+		}
+		switch r.Method {
+		case http.MethodGet:
+			cw := &endpointCapture{ResponseWriter: w, owners: owners, subject: id.Subject}
+			defer cw.forget()
+			h.ServeHTTP(cw, r)
+		case http.MethodPost:
+			sid := r.URL.Query().Get("sessionid")
+			owners.mu.Lock()
+			owner, known := owners.owner[sid]
+			owners.mu.Unlock()
+			if known && owner != id.Subject {
+				s.log.LogAttrs(r.Context(), slog.LevelWarn, "auth_rejected",
+					slog.Int("status", http.StatusForbidden),
+					slog.String("reason", "sse_session_of_another_caller"))
+				writeRPCError(w, http.StatusForbidden, -32600, "this session belongs to another caller")
+				return
+			}
+			h.ServeHTTP(w, r)
+		default:
+			h.ServeHTTP(w, r)
+		}
+	})
+}
+
+// endpointCapture reads the session id from the SSE endpoint event.
+type endpointCapture struct {
+	http.ResponseWriter
+	owners  *sseOwners
+	subject string
+	sid     string
+}
+
+func (c *endpointCapture) Write(p []byte) (int, error) {
+	if c.sid == "" {
+		if _, rest, ok := bytes.Cut(p, []byte("sessionid=")); ok {
+			end := bytes.IndexAny(rest, "&\r\n")
+			if end < 0 {
+				end = len(rest)
+			}
+			c.sid = string(rest[:end])
+			c.owners.mu.Lock()
+			c.owners.owner[c.sid] = c.subject
+			c.owners.mu.Unlock()
+		}
+	}
+	return c.ResponseWriter.Write(p)
+}
+
+// Unwrap lets http.ResponseController flush the stream.
+func (c *endpointCapture) Unwrap() http.ResponseWriter { return c.ResponseWriter }
+
+func (c *endpointCapture) forget() {
+	if c.sid == "" {
+		return
+	}
+	c.owners.mu.Lock()
+	delete(c.owners.owner, c.sid)
+	c.owners.mu.Unlock()
 }

@@ -274,3 +274,45 @@ func TestServeRefusesNoneOnPublicAddress(t *testing.T) {
 		t.Errorf("Serve on 0.0.0.0 = %v, want a refusal", err)
 	}
 }
+
+// A message posted to an SSE session by another caller is refused.
+func TestOAuthSSESessionBound(t *testing.T) {
+	f := newOAuthFixture(t)
+	owner := f.token(t, "mcp pets:read")
+	c := f.as.Claims(oauthResource, "mallory", "mcp pets:read pets:write")
+	other := f.as.Sign(t, f.key, c)
+
+	req, _ := http.NewRequest(http.MethodGet, f.front.URL+"/sse", nil)
+	req.Header.Set("Authorization", "Bearer "+owner)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	resp, err := http.DefaultClient.Do(req.WithContext(ctx))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	buf := make([]byte, 512)
+	n, _ := resp.Body.Read(buf)
+	_, rest, ok := strings.Cut(string(buf[:n]), "data: ")
+	if !ok {
+		t.Fatalf("no endpoint event: %q", buf[:n])
+	}
+	endpoint := strings.TrimSpace(rest)
+	post := func(token string) int {
+		r, _ := http.NewRequest(http.MethodPost, f.front.URL+endpoint, strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"ping"}`))
+		r.Header.Set("Content-Type", "application/json")
+		r.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if got := post(other); got != http.StatusForbidden {
+		t.Errorf("another caller posting to the session: %d, want 403", got)
+	}
+	if got := post(owner); got != http.StatusAccepted {
+		t.Errorf("the owner posting to the session: %d, want 202", got)
+	}
+}

@@ -45,7 +45,7 @@ func (s *Server) Handler(streams context.Context) http.Handler {
 		mux.Handle(p, s.auth.MetadataHandler())
 	}
 	mux.Handle("/mcp", s.mcpChain(streamBound(streams, streamable)))
-	mux.Handle("/sse", s.mcpChain(streamBound(streams, sse)))
+	mux.Handle("/sse", s.mcpChain(s.bindSSE(streamBound(streams, sse))))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]any{"status": "ok"})
 	})
