@@ -11,9 +11,15 @@
 //   2. with the token: it lists and calls tools;
 //   3. with the token, a tool that needs pets:write: the 403
 //      insufficient_scope challenge makes the SDK start a step-up
-//      authorization for the scopes the challenge names.
+//      authorization for the scopes the challenge names;
+//   4. through mcp-remote (stdio to Streamable HTTP) with the token in a
+//      header file: list and call.
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 const requestTimeout = 15_000;
 const overallTimeout = 60_000;
@@ -88,6 +94,22 @@ async function main() {
     report.step_up = { error: describe(err), redirect: provider.redirect };
   }
   await client.close();
+
+  // 4. mcp-remote bridging stdio to the protected server.
+  const dir = mkdtempSync(join(tmpdir(), 'api2mcp-mcp-remote-'));
+  const headers = join(dir, 'headers.txt');
+  writeFileSync(headers, `Authorization: Bearer ${token}\n`, { mode: 0o600 });
+  const bridge = newClient();
+  await bridge.connect(new StdioClientTransport({
+    command: process.execPath,
+    args: ['node_modules/mcp-remote/dist/proxy.js', url.toString(), '--header-file', headers, '--transport', 'http-only'],
+    env: { ...process.env, MCP_REMOTE_CONFIG_DIR: dir },
+    stderr: 'ignore',
+  }), opts);
+  const bridged = await bridge.listTools(undefined, opts);
+  report.remote_tools = bridged.tools.map((t) => t.name).sort();
+  report.remote_call = await bridge.callTool({ name: 'get_pet', arguments: { id: 2 } }, undefined, opts);
+  await bridge.close();
   return report;
 }
 

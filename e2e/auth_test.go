@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"net"
@@ -11,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -26,27 +29,98 @@ type authReport struct {
 		AuthServer       string         `json:"authorization_server"`
 		Redirect         string         `json:"redirect"`
 	} `json:"unauthorized"`
-	Tools  []string    `json:"tools"`
-	Call   *toolResult `json:"call"`
-	Denied *toolResult `json:"denied"`
-	StepUp struct {
+	Tools       []string    `json:"tools"`
+	Call        *toolResult `json:"call"`
+	Denied      *toolResult `json:"denied"`
+	RemoteTools []string    `json:"remote_tools"`
+	RemoteCall  *toolResult `json:"remote_call"`
+	StepUp      struct {
 		Result   *toolResult    `json:"result"`
 		Error    map[string]any `json:"error"`
 		Redirect string         `json:"redirect"`
 	} `json:"step_up"`
 }
 
-// TestOAuth runs the binary as an OAuth resource server in front of a test
-// authorization server (real RS256 keys, JWKS, RFC 8414 metadata) and drives
-// it with the TypeScript SDK's client and its OAuth support.
+// TestOAuth runs the binary as an OAuth resource server and drives it with
+// the TypeScript SDK's client and its OAuth support, and through mcp-remote,
+// against two real issuers: a Go test authorization server (real RS256 keys,
+// JWKS, RFC 8414 metadata) and the npm oauth2-mock-server (OpenID Connect
+// discovery).
 func TestOAuth(t *testing.T) {
 	requireNode(t)
-	as := authntest.NewServer(t)
-	key := as.NewKey(t, "RS256")
-	as.Publish(key)
-	up := startUpstream(t)
+	t.Run("go_issuer", func(t *testing.T) {
+		t.Parallel()
+		as := authntest.NewServer(t)
+		key := as.NewKey(t, "RS256")
+		as.Publish(key)
+		addr := freeAddr(t)
+		public := "http://" + addr
+		runOAuth(t, addr, as.Issuer, as.Sign(t, key, as.Claims(public, "ada", "mcp pets:read")))
+	})
+	t.Run("oauth2_mock_server", func(t *testing.T) {
+		t.Parallel()
+		addr := freeAddr(t)
+		issuer, token := startMockIssuer(t, "http://"+addr)
+		runOAuth(t, addr, issuer, token)
+	})
+}
 
-	addr := freeAddr(t)
+// startMockIssuer runs mock_issuer.mjs (oauth2-mock-server) and returns its
+// issuer URL and an access token for audience with the scopes mcp and
+// pets:read. It stops when the test ends.
+func startMockIssuer(t *testing.T, audience string) (issuer, token string) {
+	t.Helper()
+	cmd := exec.Command("node", "mock_issuer.mjs")
+	cmd.Env = environ("AUDIENCE=" + audience)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	cmd.WaitDelay = stopTimeout
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		stdin.Close() // mock_issuer.mjs stops when its stdin closes
+		done := make(chan struct{})
+		go func() { cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(stopTimeout):
+			cmd.Process.Kill()
+			<-done
+		}
+	})
+	line := make(chan []byte, 1)
+	go func() {
+		b, _ := bufio.NewReader(stdout).ReadBytes('\n')
+		line <- b
+	}()
+	var out struct {
+		Issuer string            `json:"issuer"`
+		Tokens map[string]string `json:"tokens"`
+	}
+	select {
+	case b := <-line:
+		if err := json.Unmarshal(b, &out); err != nil || out.Issuer == "" {
+			t.Fatalf("mock_issuer.mjs printed %q (%v); stderr:\n%s", b, err, stderr.String())
+		}
+	case <-time.After(startTimeout):
+		t.Fatalf("mock_issuer.mjs did not start within %s", startTimeout)
+	}
+	return out.Issuer, out.Tokens["reader"]
+}
+
+// runOAuth serves an oauth config on addr for issuer, and runs
+// auth_client.mjs with token (scopes mcp and pets:read).
+func runOAuth(t *testing.T, addr, issuer, token string) {
+	up := startUpstream(t)
 	public := "http://" + addr
 	config := `server:
   name: e2e-petstore
@@ -56,7 +130,7 @@ auth:
   mode: oauth
   scopes: [mcp]
   oauth:
-    issuer: ` + as.Issuer + `
+    issuer: ` + issuer + `
 upstreams:
   petstore:
     url: ` + up.URL + `
@@ -88,7 +162,6 @@ tools:
 		t.Fatal(err)
 	}
 	srv := startServeOn(t, addr, path)
-	token := as.Sign(t, key, as.Claims(public, "ada", "mcp pets:read"))
 
 	ctx, cancel := context.WithTimeout(t.Context(), clientTimeout)
 	defer cancel()
@@ -107,7 +180,6 @@ tools:
 	if err := json.Unmarshal(out, &rep); err != nil {
 		t.Fatalf("parsing the report: %v\n%s", err, out)
 	}
-
 	// 1. Without a token: 401, and the SDK found its way to the issuer.
 	un := rep.Unauthorized
 	if un.Connected {
@@ -116,15 +188,15 @@ tools:
 	if un.Error["name"] != "UnauthorizedError" {
 		t.Errorf("error without a token = %v, want UnauthorizedError", un.Error)
 	}
-	if un.ResourceMetadata["resource"] != public || !cmp.Equal(un.ResourceMetadata["authorization_servers"], []any{as.Issuer}) {
+	if un.ResourceMetadata["resource"] != public || !cmp.Equal(un.ResourceMetadata["authorization_servers"], []any{issuer}) {
 		t.Errorf("protected-resource metadata the SDK found = %v", un.ResourceMetadata)
 	}
-	if strings.TrimSuffix(un.AuthServer, "/") != as.Issuer {
-		t.Errorf("authorization server = %q, want %q", un.AuthServer, as.Issuer)
+	if strings.TrimSuffix(un.AuthServer, "/") != issuer {
+		t.Errorf("authorization server = %q, want %q", un.AuthServer, issuer)
 	}
 	redirect, err := url.Parse(un.Redirect)
-	if err != nil || !strings.HasPrefix(un.Redirect, as.Issuer+"/authorize?") {
-		t.Fatalf("authorization the SDK would start = %q, want %s/authorize?…", un.Redirect, as.Issuer)
+	if err != nil || !strings.HasPrefix(un.Redirect, issuer+"/authorize?") {
+		t.Fatalf("authorization the SDK would start = %q, want %s/authorize?…", un.Redirect, issuer)
 	}
 	q := redirect.Query()
 	if q.Get("scope") != "mcp" || q.Get("code_challenge_method") != "S256" || strings.TrimSuffix(q.Get("resource"), "/") != public {
@@ -151,7 +223,15 @@ tools:
 		t.Errorf("step-up authorization = %q (error %v), want scope \"mcp pets:write\"", rep.StepUp.Redirect, rep.StepUp.Error)
 	}
 
-	wantUp := []upstreamRequest{{Method: "GET", Path: "/pets/1", APIKey: secret}}
+	// 4. mcp-remote with the token in a header.
+	if diff := cmp.Diff([]string{"get_pet"}, rep.RemoteTools); diff != "" {
+		t.Errorf("tools/list through mcp-remote (-want +got):\n%s", diff)
+	}
+	if rep.RemoteCall == nil || rep.RemoteCall.IsError || !strings.Contains(rep.RemoteCall.text(), "Tom") {
+		t.Errorf("get_pet through mcp-remote = %+v, want Tom", rep.RemoteCall)
+	}
+
+	wantUp := []upstreamRequest{{Method: "GET", Path: "/pets/1", APIKey: secret}, {Method: "GET", Path: "/pets/2", APIKey: secret}}
 	if diff := cmp.Diff(wantUp, up.requests()); diff != "" {
 		t.Errorf("upstream requests (-want +got):\n%s", diff)
 	}
