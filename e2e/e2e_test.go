@@ -1,7 +1,9 @@
 // Package e2e runs the real api2mcp binary against a fake upstream and drives
 // it with the official MCP TypeScript SDK client (client.mjs) over every
 // transport: Streamable HTTP (stateless and stateful), legacy HTTP+SSE and
-// stdio.
+// stdio; and behind the OAuth front door (auth_client.mjs, with the SDK's
+// OAuth support and mcp-remote) against two real issuers, a Go test
+// authorization server and the npm oauth2-mock-server (mock_issuer.mjs).
 //
 // It needs Node.js and the client's dependencies:
 //
