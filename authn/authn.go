@@ -20,9 +20,8 @@ type Options struct {
 	// Logger receives one line per rejected request and authorization-server
 	// trouble, never a token; nil discards.
 	Logger *slog.Logger
-	// Client makes requests to the authorization server; nil means a client
-	// with a 10s timeout that ignores HTTP_PROXY only if the environment
-	// sets none.
+	// Client makes requests to the authorization server (metadata, JWKS,
+	// introspection); nil means an http.Client with a 10s timeout.
 	Client *http.Client
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time

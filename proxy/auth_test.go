@@ -316,3 +316,65 @@ func TestOAuthSSESessionBound(t *testing.T) {
 		t.Errorf("the owner posting to the session: %d, want 202", got)
 	}
 }
+
+// Stateful sessions belong to the caller who created them: the SDK checks
+// TokenInfo.UserID, which the front door sets to the caller's subject.
+func TestStatefulSessionBound(t *testing.T) {
+	yaml := `
+server: { stateful: true }
+auth:
+  mode: api_key
+  api_keys:
+    - { name: alice, key: alice-key-0123456789 }
+    - { name: bob, key: bob-key-0123456789 }
+upstreams:
+  api: { url: "http://127.0.0.1:1" }
+tools:
+  - { name: ping, upstream: api, path: /ping }
+`
+	cfg, err := configs.Load("mcp.yaml", &configs.Options{
+		Environ:  func() []string { return nil },
+		ReadFile: func(string) ([]byte, error) { return []byte(yaml), nil },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := New(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	streams, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	front := httptest.NewServer(srv.Handler(streams))
+	defer front.Close()
+	post := func(key, session, body string) *http.Response {
+		req, _ := http.NewRequest(http.MethodPost, front.URL+"/mcp", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json, text/event-stream")
+		req.Header.Set("Authorization", "Bearer "+key)
+		if session != "" {
+			req.Header.Set("Mcp-Session-Id", session)
+			req.Header.Set("Mcp-Protocol-Version", "2025-06-18")
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp
+	}
+	init := post("alice-key-0123456789", "", `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}`)
+	session := init.Header.Get("Mcp-Session-Id")
+	if init.StatusCode != 200 || session == "" {
+		t.Fatalf("initialize: %d, session %q", init.StatusCode, session)
+	}
+	list := `{"jsonrpc":"2.0","id":2,"method":"tools/list"}`
+	if got := post("bob-key-0123456789", session, list).StatusCode; got != http.StatusForbidden {
+		t.Errorf("bob using alice's session: %d, want 403", got)
+	}
+	if got := post("alice-key-0123456789", session, list).StatusCode; got != http.StatusOK {
+		t.Errorf("alice using her session: %d, want 200", got)
+	}
+}

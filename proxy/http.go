@@ -208,7 +208,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
-	s.log.Info("serving", "addr", ln.Addr().String(), "tools", len(s.tools))
+	s.log.Info("serving", "addr", ln.Addr().String(), "tools", len(s.tools), "auth", s.auth.Mode())
 	select {
 	case err := <-errc:
 		return err
