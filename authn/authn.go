@@ -77,8 +77,7 @@ type Authenticator struct {
 	resource   string // server.public_url; empty outside mode oauth
 	metaURL    string // where the protected-resource metadata is
 	log        *slog.Logger
-	now        func() time.Time
-	forcedNone bool
+	forcedNone bool // mode none may listen on a public address
 
 	keys      []apiKey
 	jwt       *jwtVerifier
@@ -127,7 +126,7 @@ func New(spec Spec, resource string, opts *Options) (*Authenticator, error) {
 	fail := func(field, format string, a ...any) {
 		errs = append(errs, &FieldError{Field: field, Err: fmt.Errorf(format, a...)})
 	}
-	a := &Authenticator{mode: spec.Mode, scopes: spec.Scopes, log: o.Logger, now: o.Now, forcedNone: spec.AllowNoneOnPublicListen}
+	a := &Authenticator{mode: spec.Mode, scopes: spec.Scopes, log: o.Logger, forcedNone: spec.AllowNoneOnPublicListen}
 	if a.mode == "" {
 		a.mode = ModeNone
 	}

@@ -22,10 +22,13 @@ import (
 // issuer's metadata after one failed.
 const discoveryRetry = 10 * time.Second
 
-// rateLimitWait is how long a verification waits for the unknown-kid
-// refresh limiter: not at all, in effect. A token with an unknown kid is
-// rejected at once when a refresh happened recently.
-const rateLimitWait = time.Millisecond
+// rateLimitWait bounds, for a token with an unknown kid, the wait for the
+// refresh limiter and the refresh itself (jwkset runs the fetch under the
+// same deadline, so it must be a fetch's worth). The limiter refuses at once
+// when its next slot is further away than that, so a token with an unknown
+// kid shortly after a refresh is rejected without waiting; tokens with known
+// keys never wait.
+const rateLimitWait = DefaultFetchTimeout
 
 // maxMetadataBytes caps an authorization server's metadata document.
 const maxMetadataBytes = 1 << 20
