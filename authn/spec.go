@@ -26,8 +26,8 @@ const (
 	// DefaultFetchTimeout bounds one request to the authorization server
 	// (metadata, JWKS, introspection).
 	DefaultFetchTimeout = 10 * time.Second
-	// DefaultIntrospectionCacheMax bounds how long an introspection result
-	// is trusted when the token says nothing about its expiry.
+	// DefaultIntrospectionCacheMax bounds how long an active introspection
+	// answer is trusted (never past the token's exp).
 	DefaultIntrospectionCacheMax = 5 * time.Minute
 	// introspectionCacheEntries bounds the introspection cache.
 	introspectionCacheEntries = 10000
@@ -102,8 +102,8 @@ type IntrospectionSpec struct {
 	// ${file:/path}.
 	ClientID     string `koanf:"client_id"`
 	ClientSecret string `koanf:"client_secret"`
-	// CacheMax bounds how long an active answer without exp is trusted;
-	// zero means 5m. Answers with exp are trusted until then.
+	// CacheMax bounds how long an active answer is trusted (never past its
+	// exp), and so how late a revocation is noticed; zero means 5m.
 	CacheMax time.Duration `koanf:"cache_max"`
 }
 
