@@ -3,6 +3,7 @@ package authn_test
 import (
 	"bytes"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
 	"log/slog"
@@ -438,5 +439,5 @@ func b64(t *testing.T, v any) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return strings.TrimRight(base64URL(b), "=")
+	return base64.RawURLEncoding.EncodeToString(b)
 }
