@@ -5,6 +5,8 @@
 // It stands first in the life of a server: the CLI calls [Load], which reads
 // the file strictly, applies API2MCP_* environment overrides to non-secret
 // settings, resolves ${VAR} and ${file:/path} references in the upstreams
-// section, and compiles every tool with package mapping. A [Config] that loads
+// section and the front door's credentials (auth.api_keys[].key,
+// auth.oauth.introspection.client_secret), checks the auth section with
+// package authn, and compiles every tool with package mapping. A [Config] that loads
 // is ready to serve: package proxy builds the running server from it.
 package configs

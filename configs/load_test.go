@@ -87,6 +87,10 @@ server:
   session_timeout: 5m
   max_request_bytes: 1024
   allowed_origins: ["https://app.example.com", "*"]
+auth:
+  mode: api_key
+  api_keys:
+    - { name: ci-bot, key: "${BOT_KEY}", scopes: [pets:read] }
 upstreams:
   api:
     url: http://api.internal/v1/
@@ -96,7 +100,7 @@ upstreams:
     forward_headers: [x-tenant-id]
     max_response_bytes: 2048
 ` + validTools
-	cfg, err := load(t, src, env{"API_KEY": "k-123456"}, nil)
+	cfg, err := load(t, src, env{"API_KEY": "k-123456", "BOT_KEY": "bot-key-0123456789abcdef"}, nil)
 	if err != nil {
 		t.Fatalf("Load: %v", err)
 	}
@@ -291,7 +295,7 @@ tools:
 }
 
 func TestLoadEnvOverrides(t *testing.T) {
-	base := "server:\n  listen: 127.0.0.1:8080\n" + validUpstreams
+	base := "server:\n  listen: 127.0.0.1:8080\nauth:\n  allow_none_on_public_listen: true\n" + validUpstreams
 	tests := map[string]struct {
 		env  env
 		want func(ServerSpec) any // the setting under test, as it loaded

@@ -7,6 +7,7 @@ import (
 	"go/parser"
 	"go/token"
 	"os"
+	"path"
 	"reflect"
 	"strings"
 	"testing"
@@ -21,7 +22,7 @@ var update = flag.Bool("update", false, "rewrite mcp.schema.json from the Go typ
 // types (structure from reflection, descriptions from doc comments) and
 // compares it with the committed mcp.schema.json.
 func TestSchemaIsGenerated(t *testing.T) {
-	docs := fieldDocs(t, ".", "../mapping")
+	docs := fieldDocs(t, ".", "../mapping", "../authn")
 	g := &schemaGen{docs: docs, defs: map[string]any{}}
 	root := g.object(reflect.TypeFor[File]())
 	root["$schema"] = "https://json-schema.org/draft/2020-12/schema"
@@ -44,8 +45,8 @@ func TestSchemaIsGenerated(t *testing.T) {
 	}
 }
 
-// fieldDocs maps "Type.Field" to the field's doc comment, from the Go
-// sources of the given package directories.
+// fieldDocs maps "package.Type.Field" to the field's doc comment, from the
+// Go sources of the given package directories.
 func fieldDocs(t *testing.T, dirs ...string) map[string]string {
 	t.Helper()
 	out := map[string]string{}
@@ -55,7 +56,7 @@ func fieldDocs(t *testing.T, dirs ...string) map[string]string {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, pkg := range pkgs {
+		for pkgName, pkg := range pkgs {
 			for _, f := range pkg.Files {
 				ast.Inspect(f, func(n ast.Node) bool {
 					ts, ok := n.(*ast.TypeSpec)
@@ -69,7 +70,7 @@ func fieldDocs(t *testing.T, dirs ...string) map[string]string {
 					for _, fld := range st.Fields.List {
 						for _, name := range fld.Names {
 							if fld.Doc != nil {
-								out[ts.Name.Name+"."+name.Name] = oneParagraph(fld.Doc.Text())
+								out[pkgName+"."+ts.Name.Name+"."+name.Name] = oneParagraph(fld.Doc.Text())
 							}
 						}
 					}
@@ -117,7 +118,7 @@ func (g *schemaGen) schema(t reflect.Type) map[string]any {
 	case reflect.Interface:
 		return map[string]any{"type": []any{"string", "object"}}
 	case reflect.Struct:
-		name := t.Name()
+		name := typeKey(t)
 		if _, done := g.defs[name]; !done {
 			g.defs[name] = nil // breaks cycles
 			g.defs[name] = g.object(t)
@@ -136,7 +137,7 @@ func (g *schemaGen) object(t reflect.Type) map[string]any {
 			continue
 		}
 		s := g.schema(f.Type)
-		if d := g.docs[t.Name()+"."+f.Name]; d != "" {
+		if d := g.docs[typeKey(t)+"."+f.Name]; d != "" {
 			if _, isRef := s["$ref"]; isRef {
 				s = map[string]any{"allOf": []any{s}, "description": d}
 			} else {
@@ -146,4 +147,10 @@ func (g *schemaGen) object(t reflect.Type) map[string]any {
 		props[key] = s
 	}
 	return map[string]any{"type": "object", "properties": props, "additionalProperties": false}
+}
+
+// typeKey names a struct type by package and name (mapping.Spec and
+// authn.Spec are different types).
+func typeKey(t reflect.Type) string {
+	return path.Base(t.PkgPath()) + "." + t.Name()
 }

@@ -13,11 +13,18 @@ import (
 // from output; shorter values would match ordinary text.
 const minSecretLen = 4
 
+// secretFields are the fields outside upstreams where ${…} is resolved:
+// front-door credentials (see also apiKeyFieldRE).
+var secretFields = map[string]bool{"auth.oauth.introspection.client_secret": true}
+
+var apiKeyFieldRE = regexp.MustCompile(`^auth\.api_keys\[\d+\]\.key$`)
+
 var placeholderRE = regexp.MustCompile(`\$\$|\$\{([^}]*)\}`)
 
-// checkPlaceholders reports ${…} anywhere outside the upstreams section:
-// secrets are resolved there only, so that they cannot reach expressions,
-// descriptions or anything else an agent sees.
+// checkPlaceholders reports ${…} anywhere outside the upstreams section and
+// the front door's credential fields: secrets are resolved there only, so
+// that they cannot reach expressions, descriptions or anything else an agent
+// sees.
 func checkPlaceholders(raw map[string]any) []error {
 	var errs []error
 	var walk func(path string, v any)
@@ -50,7 +57,7 @@ func checkPlaceholders(raw map[string]any) []error {
 				walk(p, e)
 			}
 		case string:
-			if strings.Contains(v, "${") {
+			if strings.Contains(v, "${") && !secretFields[path] && !apiKeyFieldRE.MatchString(path) {
 				errs = append(errs, fmt.Errorf("%s: ${…} is resolved only in the upstreams section (secrets never reach tools)", path))
 			}
 		}
@@ -105,6 +112,11 @@ func resolveSecrets(f *File, o *Options) (secrets []string, unresolved map[strin
 		}
 		f.Upstreams[name] = u
 	}
+	for i := range f.Auth.APIKeys {
+		f.Auth.APIKeys[i].Key = expand(fmt.Sprintf("auth.api_keys[%d].key", i), f.Auth.APIKeys[i].Key)
+	}
+	is := &f.Auth.OAuth.Introspection
+	is.ClientSecret = expand("auth.oauth.introspection.client_secret", is.ClientSecret)
 	return secrets, unresolved, errs
 }
 

@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/api2mcp/api2mcp/authn"
 	"github.com/api2mcp/api2mcp/mapping"
 )
 
@@ -35,6 +36,8 @@ type File struct {
 	// Prompts are MCP prompts: templated messages that show a user how to
 	// use the API's tools.
 	Prompts []PromptSpec `koanf:"prompts"`
+	// Auth is the front door; absent means mode none (loopback only).
+	Auth authn.Spec `koanf:"auth"`
 }
 
 // ResourceSpec is one entry of the resources section: an upstream GET
@@ -177,6 +180,10 @@ type Config struct {
 	Tools     []*mapping.Tool
 	Resources []*Resource
 	Prompts   []*Prompt
+	// Auth is the front door as declared, checked by authn.New (mode none
+	// when the file has no auth section). Package proxy builds the running
+	// Authenticator from it with its logger.
+	Auth authn.Spec
 	// Warnings are problems that do not stop the server.
 	Warnings []string
 

@@ -6,8 +6,10 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 
+	"github.com/api2mcp/api2mcp/authn"
 	"github.com/api2mcp/api2mcp/mapping"
 )
 
@@ -116,7 +118,67 @@ func compile(path string, f *File, unresolved map[string]bool) (*Config, []error
 	if len(f.Tools) == 0 && len(f.Resources) == 0 && len(f.Prompts) == 0 {
 		cfg.Warnings = append(cfg.Warnings, "no tools are declared")
 	}
+	errs = append(errs, cfg.checkAuth(f.Auth)...)
 	return cfg, errs
+}
+
+// checkAuth checks the auth section with package authn, and refuses mode
+// none on a listen address other people can reach unless it is forced.
+func (cfg *Config) checkAuth(spec authn.Spec) []error {
+	var errs []error
+	cfg.Auth = spec
+	if cfg.Auth.Mode == "" {
+		cfg.Auth.Mode = authn.ModeNone
+	}
+	if _, err := authn.New(cfg.Auth, cfg.Server.PublicURL, nil); err != nil {
+		for _, e := range unjoin(err) {
+			errs = append(errs, fmt.Errorf("auth.%w", e))
+		}
+	}
+	_, _, listenErr := net.SplitHostPort(cfg.Server.Listen)
+	if cfg.Auth.Mode == authn.ModeNone {
+		switch {
+		case listenErr != nil || IsLoopback(cfg.Server.Listen):
+			// A bad listen address is reported on its own.
+		case cfg.Auth.AllowNoneOnPublicListen:
+			cfg.Warnings = append(cfg.Warnings, fmt.Sprintf("auth.mode is none on %s, which is not a loopback address: anyone who can reach it can call every tool", cfg.Server.Listen))
+		default:
+			errs = append(errs, fmt.Errorf("auth.mode: none is allowed only on a loopback listen address, and server.listen is %q (set auth.mode to api_key or oauth, or auth.allow_none_on_public_listen: true to force it)", cfg.Server.Listen))
+		}
+		for _, t := range cfg.Tools {
+			if len(t.Scopes()) > 0 {
+				cfg.Warnings = append(cfg.Warnings, fmt.Sprintf("tool %s: scopes are not enforced in auth mode none", t.Name()))
+			}
+		}
+	}
+	return errs
+}
+
+// IsLoopback reports whether the host of a listen address (host:port) is a
+// loopback address or localhost; an empty host listens everywhere.
+func IsLoopback(listen string) bool {
+	host, _, err := net.SplitHostPort(listen)
+	if err != nil {
+		return false
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// ToolScopes lists every scope some tool requires, in order of appearance.
+func (cfg *Config) ToolScopes() []string {
+	var out []string
+	for _, t := range cfg.Tools {
+		for _, s := range t.Scopes() {
+			if !slices.Contains(out, s) {
+				out = append(out, s)
+			}
+		}
+	}
+	return out
 }
 
 func unjoin(err error) []error {

@@ -145,7 +145,11 @@ tools:
 			want: []string{`server.listen: "127.0.0.1:80800" has no valid port (want 0 to 65535)`},
 		},
 		"listen on all interfaces": {
-			src: "server:\n  listen: ':8080'\n" + validUpstreams,
+			src: "server:\n  listen: ':8080'\nauth:\n  allow_none_on_public_listen: true\n" + validUpstreams,
+		},
+		"auth none on all interfaces": {
+			src:  "server:\n  listen: ':8080'\n" + validUpstreams,
+			want: []string{`auth.mode: none is allowed only on a loopback listen address, and server.listen is ":8080" (set auth.mode to api_key or oauth, or auth.allow_none_on_public_listen: true to force it)`},
 		},
 		"public_url not absolute": {
 			src:  "server:\n  public_url: mcp.example.com\n" + validUpstreams,
@@ -228,5 +232,110 @@ func TestLoadFiveMistakes(t *testing.T) {
 	}
 	if diff := cmp.Diff(want, problems(err)); diff != "" {
 		t.Errorf("errors (-want +got):\n%s", diff)
+	}
+}
+
+func TestLoadAuth(t *testing.T) {
+	const publicURL = "server:\n  public_url: https://mcp.example.com\n"
+	tests := map[string]struct {
+		src  string
+		want []string
+	}{
+		"oauth loads": {
+			src: publicURL + "auth:\n  mode: oauth\n  scopes: [mcp]\n  oauth:\n    issuer: https://id.example.com/realms/acme\n    algorithms: [RS256, ES384]\n    audiences: [account]\n    introspection: { url: https://id.example.com/introspect, client_id: api2mcp, client_secret: '${INTRO_SECRET}' }\n",
+		},
+		"api keys from the environment and a file": {
+			src: "auth:\n  mode: api_key\n  api_keys:\n    - { name: a, key: '${KEY_A}' }\n    - { name: b, key: '${file:/run/secrets/b}', scopes: [write] }\n",
+		},
+		"unknown mode": {
+			src:  "auth:\n  mode: basic\n",
+			want: []string{`auth.mode: "basic" is not none, api_key or oauth`},
+		},
+		"oauth without public_url or issuer": {
+			src: "auth:\n  mode: oauth\n",
+			want: []string{
+				"auth.oauth: mode oauth needs server.public_url: it is the resource identifier tokens must be issued for",
+				"auth.oauth.issuer: required: the authorization server's issuer identifier",
+			},
+		},
+		"algorithm confusion refused": {
+			src: publicURL + "auth:\n  mode: oauth\n  oauth:\n    issuer: https://id.example.com\n    algorithms: [none, HS256, RS1]\n",
+			want: []string{
+				`auth.oauth.algorithms[0]: "none" is never accepted: unsigned tokens prove nothing`,
+				`auth.oauth.algorithms[1]: "HS256" is refused: HMAC needs a shared secret, and with a public key it lets anyone forge tokens`,
+				`auth.oauth.algorithms[2]: "RS1" is not one of RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, ES512, EdDSA`,
+			},
+		},
+		"bad urls and scopes": {
+			src: publicURL + "auth:\n  mode: oauth\n  scopes: ['a b']\n  oauth:\n    issuer: id.example.com\n    jwks_url: /keys\n    introspection: { url: ftp://x }\n",
+			want: []string{
+				`auth.scopes[0]: "a b" is not a valid scope (printable ASCII without spaces, quotes or backslashes)`,
+				`auth.oauth.issuer: "id.example.com" is not an absolute http(s) URL`,
+				`auth.oauth.jwks_url: "/keys" is not an absolute http(s) URL`,
+				`auth.oauth.introspection.url: "ftp://x" is not an absolute http(s) URL`,
+			},
+		},
+		"short, duplicate and nameless keys": {
+			src: "auth:\n  mode: api_key\n  api_keys:\n    - { name: a, key: short }\n    - { key: '${KEY_A}' }\n    - { name: a, key: '${KEY_A}' }\n",
+			want: []string{
+				"auth.api_keys[0].key: must be at least 16 characters (write it as ${VAR} or ${file:/path})",
+				"auth.api_keys[1].name: required: it is the caller's identity",
+				`auth.api_keys[2].name: "a" is already used by api_keys[0]`,
+				"auth.api_keys[2].key: is the same key as api_keys[1]",
+			},
+		},
+		"api_key mode without keys": {
+			src:  "auth:\n  mode: api_key\n",
+			want: []string{"auth.api_keys: required in mode api_key (at least one key)"},
+		},
+		"missing key variable": {
+			src:  "auth:\n  mode: api_key\n  api_keys:\n    - { name: a, key: '${NOPE}' }\n",
+			want: []string{"auth.api_keys[0].key: environment variable NOPE is not set", "auth.api_keys[0].key: must be at least 16 characters (write it as ${VAR} or ${file:/path})"},
+		},
+		"placeholder elsewhere in auth": {
+			src:  publicURL + "auth:\n  mode: oauth\n  oauth:\n    issuer: '${ISSUER}'\n",
+			want: []string{"auth.oauth.issuer: ${…} is resolved only in the upstreams section (secrets never reach tools)", `auth.oauth.issuer: "${ISSUER}" is not an absolute http(s) URL`},
+		},
+		"keys in mode none": {
+			src:  "auth:\n  api_keys: [{ name: a, key: '${KEY_A}' }]\n",
+			want: []string{"auth.api_keys: set, but mode is none (want mode: api_key)"},
+		},
+		"bad tool scope and allow": {
+			src: "auth:\n  mode: api_key\n  api_keys: [{ name: a, key: '${KEY_A}' }]\n" + `
+tools:
+  - name: t
+    upstream: api
+    scopes: ['x"y']
+    allow: 'claims.sub == 1 +'
+`,
+			want: []string{
+				`tools[0] "t": scopes[0]: "x\"y" is not a valid scope (printable ASCII without spaces, quotes or backslashes)`,
+				`tools[0] "t": allow: unexpected token EOF (line 1, column 17)`,
+				" | claims.sub == 1 +",
+				" | ................^",
+			},
+		},
+	}
+	e := env{"KEY_A": "key-a-0123456789abcdef", "INTRO_SECRET": "intro-secret"}
+	files := map[string]string{"/run/secrets/b": "key-b-0123456789abcdef\n"}
+	for name, tt := range tests {
+		t.Run(name, func(t *testing.T) {
+			cfg, err := load(t, validUpstreams+tt.src, e, files)
+			if diff := cmp.Diff(tt.want, problems(err)); diff != "" {
+				t.Errorf("errors (-want +got):\n%s", diff)
+			}
+			if err != nil {
+				return
+			}
+			// Front-door credentials are secrets like upstream ones.
+			for _, k := range cfg.Auth.APIKeys {
+				if got := cfg.Redact("key " + k.Key); got != "key [redacted]" {
+					t.Errorf("Redact(api key %s) = %q", k.Name, got)
+				}
+			}
+			if s := cfg.Auth.OAuth.Introspection.ClientSecret; s != "" && s != "intro-secret" {
+				t.Errorf("client_secret = %q, want the resolved variable", s)
+			}
+		})
 	}
 }

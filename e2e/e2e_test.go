@@ -1,7 +1,9 @@
 // Package e2e runs the real api2mcp binary against a fake upstream and drives
 // it with the official MCP TypeScript SDK client (client.mjs) over every
 // transport: Streamable HTTP (stateless and stateful), legacy HTTP+SSE and
-// stdio.
+// stdio; and behind the OAuth front door (auth_client.mjs, with the SDK's
+// OAuth support and mcp-remote) against two real issuers, a Go test
+// authorization server and the npm oauth2-mock-server (mock_issuer.mjs).
 //
 // It needs Node.js and the client's dependencies:
 //
@@ -404,8 +406,14 @@ type serveProcess struct {
 // logs its address. The process is stopped when the test ends.
 func startServe(t *testing.T, config string, env ...string) *serveProcess {
 	t.Helper()
+	return startServeOn(t, "127.0.0.1:0", config, env...)
+}
+
+// startServeOn is startServe on a given loopback address.
+func startServeOn(t *testing.T, listen, config string, env ...string) *serveProcess {
+	t.Helper()
 	s := &serveProcess{log: newLogBuffer(), done: make(chan struct{})}
-	s.cmd = exec.Command(binary, "serve", "-c", config, "--listen", "127.0.0.1:0", "--log-format", "text")
+	s.cmd = exec.Command(binary, "serve", "-c", config, "--listen", listen, "--log-format", "text")
 	s.cmd.Env = environ(env...)
 	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
 	s.cmd.WaitDelay = stopTimeout

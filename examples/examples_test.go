@@ -43,7 +43,8 @@ func TestExamplesLoad(t *testing.T) {
 		t.Run(filepath.Dir(f), func(t *testing.T) {
 			cfg, err := configs.Load(f, &configs.Options{
 				Environ:   func() []string { return nil },
-				LookupEnv: func(string) (string, bool) { return "example-secret", true },
+				LookupEnv: func(string) (string, bool) { return "example-secret-from-env", true },
+				ReadFile:  exampleFiles,
 			})
 			if err != nil {
 				t.Fatalf("%s does not load:\n%v", f, err)
@@ -56,6 +57,15 @@ func TestExamplesLoad(t *testing.T) {
 			}
 		})
 	}
+}
+
+// exampleFiles reads files, and stands in for the mounted secrets
+// (/run/secrets/NAME) examples refer to.
+func exampleFiles(name string) ([]byte, error) {
+	if secret, ok := strings.CutPrefix(name, "/run/secrets/"); ok {
+		return []byte("example-secret-" + secret + "\n"), nil
+	}
+	return os.ReadFile(name)
 }
 
 func TestQuickstart(t *testing.T) {

@@ -76,7 +76,7 @@ func TestKubernetesManifests(t *testing.T) {
 	}
 	cfg, err := configs.Load("mcp.yaml", &configs.Options{
 		Environ:   func() []string { return nil },
-		LookupEnv: func(string) (string, bool) { return "k8s-secret", true },
+		LookupEnv: func(string) (string, bool) { return "k8s-secret-of-some-length", true },
 		ReadFile:  func(string) ([]byte, error) { return []byte(configYAML), nil },
 	})
 	if err != nil {

@@ -3,6 +3,7 @@ package mapping
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"sort"
@@ -31,6 +32,10 @@ type Request struct {
 	meter  *Meter
 }
 
+// ErrDenied is returned by [Tool.BuildRequest] when the tool's allow rule
+// does not allow the call. It says nothing more on purpose.
+var ErrDenied = errors.New("access denied")
+
 // BuildRequest validates raw arguments and maps them to the upstream request.
 // Bad arguments, including failed validation rules, give an *ArgumentError
 // listing every problem; an expression that fails gives an *EvalError naming
@@ -44,6 +49,12 @@ func (t *Tool) BuildRequest(raw json.RawMessage, claims map[string]any) (*Reques
 		claims = map[string]any{}
 	}
 	env := &RequestEnv{Args: args, Claims: claims, Meter: newMeter()}
+	if t.allow != nil {
+		// Fail closed: an allow rule that cannot be evaluated denies.
+		if v, err := t.allow.run(env); err != nil || v != true {
+			return nil, ErrDenied
+		}
+	}
 	if err := t.checkRules(env); err != nil {
 		return nil, err
 	}

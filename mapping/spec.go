@@ -54,6 +54,15 @@ type Spec struct {
 	// Scalars become text fields; file(data, filename[, content_type]) makes a
 	// file part; an array makes one part per element.
 	Multipart map[string]string `koanf:"multipart"`
+	// Scopes are the OAuth scopes a caller must hold to see and call the
+	// tool (every one of them). The front door enforces them; empty means
+	// any authenticated caller.
+	Scopes []string `koanf:"scopes"`
+	// Allow is an optional expression over claims and args that must be
+	// true for the call to proceed, checked after the input schema and
+	// before the validate rules. A false result (or one that fails) denies
+	// the call with a result that says access is denied, nothing more.
+	Allow string `koanf:"allow"`
 	// Validate are rules checked after the input schema, in order; every
 	// failing rule's message is reported to the agent.
 	Validate []Rule `koanf:"validate"`

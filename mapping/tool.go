@@ -32,6 +32,8 @@ type Tool struct {
 	formStyle  map[string]string
 	multipart  []namedProgram // multipart fields, sorted by name
 	rules      []rule
+	scopes     []string
+	allow      *program // nil: every caller may call
 	result     *program // response.result
 	text       *program // response.text
 	errorText  *program // response.error
@@ -94,6 +96,9 @@ func (t *Tool) HeaderNames() []string {
 	}
 	return names
 }
+
+// Scopes returns the scopes a caller must hold to use the tool.
+func (t *Tool) Scopes() []string { return t.scopes }
 
 // Descriptor describes the tool as clients see it.
 func (t *Tool) Descriptor() Descriptor {
@@ -300,6 +305,19 @@ func Compile(spec Spec) (*Tool, error) {
 	t.queryStyle = checkStyles("query_style", spec.QueryStyle, spec.Query, argNames)
 	t.formStyle = checkStyles("form_style", spec.FormStyle, spec.Form, nil)
 
+	for i, sc := range spec.Scopes {
+		if !validScope(sc) {
+			fail(fmt.Sprintf("scopes[%d]", i), "%q is not a valid scope (printable ASCII without spaces, quotes or backslashes)", sc)
+		}
+	}
+	t.scopes = spec.Scopes
+	if spec.Allow != "" {
+		p, err := compileIn("allow", spec.Allow, in, RequestEnv{}, boolResult)
+		if err != nil {
+			errs = append(errs, &FieldError{Err: err})
+		}
+		t.allow = p
+	}
 	for i, r := range spec.Validate {
 		field := fmt.Sprintf("validate[%d]", i)
 		if strings.TrimSpace(r.Message) == "" {
@@ -381,4 +399,18 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+// validScope reports whether s is an OAuth scope-token (RFC 6749 §3.3) that
+// can be quoted in a header.
+func validScope(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, r := range s {
+		if r <= 0x20 || r >= 0x7f || r == '"' || r == '\\' {
+			return false
+		}
+	}
+	return true
 }

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"testing"
 
+	"github.com/api2mcp/api2mcp/authn/authntest"
 	"github.com/api2mcp/api2mcp/configs"
 )
 
@@ -56,8 +57,42 @@ func BenchmarkUpstreamDirect(b *testing.B) {
 }
 
 func BenchmarkProxiedToolCall(b *testing.B) {
+	benchProxied(b, "", "")
+}
+
+// BenchmarkProxiedToolCallJWT is BenchmarkProxiedToolCall behind the OAuth
+// front door: every call carries an RS256 JWT that is verified (signature,
+// issuer, audience, expiry) against a key set fetched from a test issuer.
+// Its ns/op over BenchmarkProxiedToolCall's is the cost of JWT validation:
+//
+//	go test ./proxy -run '^$' -bench 'ProxiedToolCall' -benchmem
+func BenchmarkProxiedToolCallJWT(b *testing.B) {
+	as := authntest.NewServer(b)
+	k := as.NewKey(b, "RS256")
+	as.Publish(k)
+	auth := fmt.Sprintf(`
+server:
+  public_url: https://mcp.example.com
+auth:
+  mode: oauth
+  oauth: { issuer: %q }
+`, as.Issuer)
+	benchProxied(b, auth, as.Sign(b, k, as.Claims("https://mcp.example.com", "bench", "")))
+}
+
+// BenchmarkProxiedToolCallAPIKey is the same with an API key.
+func BenchmarkProxiedToolCallAPIKey(b *testing.B) {
+	auth := `
+auth:
+  mode: api_key
+  api_keys: [{ name: bench, key: bench-key-0123456789 }]
+`
+	benchProxied(b, auth, "bench-key-0123456789")
+}
+
+func benchProxied(b *testing.B, auth, token string) {
 	up := benchUpstream(b)
-	yaml := fmt.Sprintf(`
+	yaml := auth + fmt.Sprintf(`
 upstreams:
   api: { url: %q, headers: { X-Api-Key: "${KEY}" } }
 tools:
@@ -91,6 +126,9 @@ tools:
 			req, _ := http.NewRequest(http.MethodPost, front.URL+"/mcp", bytes.NewReader(body))
 			req.Header.Set("Content-Type", "application/json")
 			req.Header.Set("Accept", "application/json, text/event-stream")
+			if token != "" {
+				req.Header.Set("Authorization", "Bearer "+token)
+			}
 			resp, err := client.Do(req)
 			if err != nil {
 				b.Error(err)

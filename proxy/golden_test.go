@@ -53,6 +53,13 @@ func TestGolden(t *testing.T) {
 
 const goldenSecret = "s3cr3t-golden-key-42"
 
+// Agent API keys of scenarios with auth.mode api_key; requests.jsonl names
+// them in its headers.
+const (
+	goldenReaderKey = "reader-key-0123456789"
+	goldenAdminKey  = "admin-key-0123456789"
+)
+
 // fakeRoute is one canned upstream response.
 type fakeRoute struct {
 	Status  int               `json:"status"`
@@ -75,12 +82,14 @@ type recorded struct {
 }
 
 type exchange struct {
-	Status int             `json:"status"`
-	Body   json.RawMessage `json:"body"`
+	Status int `json:"status"`
+	// WWWAuthenticate is the challenge of a 401 or 403.
+	WWWAuthenticate string          `json:"www_authenticate,omitempty"`
+	Body            json.RawMessage `json:"body"`
 }
 
 // recordedHeaders are the upstream request headers a scenario shows.
-var recordedHeaders = []string{"X-Api-Key", "Content-Type", "X-Tenant-Id", "X-Request-Tag", "Authorization", "Cookie"}
+var recordedHeaders = []string{"X-Api-Key", "Content-Type", "X-Tenant-Id", "X-Request-Tag", "Authorization", "Cookie", "X-Caller", "X-Forwarded-User"}
 
 func runGolden(t *testing.T, file string) {
 	ar, err := txtar.ParseFile(file)
@@ -172,7 +181,8 @@ func runGolden(t *testing.T, file string) {
 	defer upstream.Close()
 	refused := closedURL(t)
 
-	env := map[string]string{"UPSTREAM": upstream.URL, "REFUSED": refused, "API_KEY": goldenSecret}
+	env := map[string]string{"UPSTREAM": upstream.URL, "REFUSED": refused, "API_KEY": goldenSecret,
+		"READER_KEY": goldenReaderKey, "ADMIN_KEY": goldenAdminKey}
 	cfg, err := configs.Load("mcp.yaml", &configs.Options{
 		Environ: func() []string { return nil },
 		LookupEnv: func(k string) (string, bool) {
@@ -230,10 +240,12 @@ func runGolden(t *testing.T, file string) {
 		}
 		rb, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		if bytes.Contains(rb, []byte(goldenSecret)) {
-			t.Errorf("request %d: the secret reached the client: %s", i+1, rb)
+		for _, sec := range []string{goldenSecret, goldenReaderKey, goldenAdminKey} {
+			if bytes.Contains(rb, []byte(sec)) {
+				t.Errorf("request %d: a secret reached the client: %s", i+1, rb)
+			}
 		}
-		ex := exchange{Status: resp.StatusCode}
+		ex := exchange{Status: resp.StatusCode, WWWAuthenticate: resp.Header.Get("WWW-Authenticate")}
 		if json.Valid(rb) {
 			ex.Body = rb
 		} else {

@@ -18,6 +18,9 @@ import (
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/api2mcp/api2mcp/authn"
+	"github.com/api2mcp/api2mcp/configs"
 )
 
 // readHeaderTimeout bounds how long a client may take to send its headers.
@@ -53,8 +56,11 @@ func (s *Server) Handler(streams context.Context) http.Handler {
 	sse := mcp.NewSSEHandler(getServer, &mcp.SSEOptions{MaxRequestBodyBytes: srv.MaxRequestBytes, DisableLocalhostProtection: true})
 
 	mux := http.NewServeMux()
+	for _, p := range s.auth.MetadataPaths() {
+		mux.Handle(p, s.auth.MetadataHandler())
+	}
 	mux.Handle("/mcp", s.mcpChain(streamBound(streams, streamable)))
-	mux.Handle("/sse", s.mcpChain(streamBound(streams, sse)))
+	mux.Handle("/sse", s.mcpChain(s.bindSSE(streamBound(streams, sse))))
 	s.probes(mux)
 	if srv.MetricsListen == "" {
 		mux.Handle("GET /metrics", s.metrics.handler())
@@ -86,14 +92,24 @@ func (s *Server) AdminHandler() http.Handler {
 	return mux
 }
 
-// mcpChain wraps an MCP endpoint. The Host and Origin checks come first so
-// that a rebound name or a foreign page learns nothing, not even whether its
-// preflight would pass; then the body is bounded and checked to be JSON, so
-// that oversized and malformed messages get JSON-RPC errors (the SDK answers
-// them in plain text); the session cap last, as it only concerns valid
-// requests that would open a session.
+// mcpChain wraps an MCP endpoint, outermost first:
+//
+//  1. request id: every response and log line of the request carries it;
+//  2. Host and Origin checks: a rebound name or a foreign page learns
+//     nothing, not even whether it would need a token, and CORS preflights
+//     (which carry no credentials) are answered here;
+//  3. front door (authn): no body is read for a caller who is not
+//     authenticated, and identity headers sent by the client are removed;
+//  4. body check: bounded and checked to be JSON, so that oversized and
+//     malformed messages get JSON-RPC errors (the SDK answers them in plain
+//     text);
+//  5. session cap: only valid, authenticated requests may open a session;
+//  6. per-tool scopes: a tools/call the token lacks scopes for gets the
+//     403 step-up challenge; it needs the identity (3) and the body (4);
+//  7. identity handed to the SDK (req.Extra.TokenInfo), last so that
+//     nothing above depends on the SDK's view of it.
 func (s *Server) mcpChain(h http.Handler) http.Handler {
-	return requestID(s.checkHost(s.checkOrigin(s.checkBody(s.capSessions(h)))))
+	return requestID(s.checkHost(s.checkOrigin(s.auth.Middleware(s.checkBody(s.capSessions(s.toolScopes(s.sdkIdentity(h))))))))
 }
 
 var requestIDRE = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,128}$`)
@@ -169,6 +185,9 @@ func (s *Server) capSessions(h http.Handler) http.Handler {
 	})
 }
 
+// bodyKey is where checkBody leaves the request body for later checks.
+type bodyKey struct{}
+
 // checkBody reads a POST body up to the request limit and answers 413 or a
 // JSON-RPC parse error (-32700) before the SDK sees it.
 func (s *Server) checkBody(h http.Handler) http.Handler {
@@ -199,9 +218,6 @@ func (s *Server) checkBody(h http.Handler) http.Handler {
 		h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), bodyKey{}, body)))
 	})
 }
-
-// bodyKey is the context key under which checkBody leaves the request body.
-type bodyKey struct{}
 
 // byProgress sends POSTs whose body asks for progress (a progressToken in
 // _meta) to events, the others to plain.
@@ -295,6 +311,15 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // readiness turns off, new connections are refused, in-flight tool calls get
 // up to the configured shutdown timeout to finish, then streams close.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	// The listen address may come from a flag, after the config was
+	// checked: check the address actually bound.
+	if s.auth.Mode() == authn.ModeNone && !configs.IsLoopback(ln.Addr().String()) {
+		if !s.auth.NoneForced() {
+			ln.Close()
+			return fmt.Errorf("auth mode none is allowed only on a loopback address, not %s (set auth.mode, or auth.allow_none_on_public_listen: true to force it)", ln.Addr())
+		}
+		s.log.Warn("auth_none_on_public_listen", "addr", ln.Addr().String())
+	}
 	streams, endStreams := context.WithCancel(context.Background())
 	defer endStreams()
 	hs := &http.Server{
@@ -316,7 +341,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		defer admin.Close()
 		s.log.Info("serving_admin", "addr", aln.Addr().String())
 	}
-	s.log.Info("serving", "addr", ln.Addr().String(), "tools", len(s.state.Load().tools))
+	s.log.Info("serving", "addr", ln.Addr().String(), "tools", len(s.state.Load().tools), "auth", s.auth.Mode())
 	select {
 	case err := <-errc:
 		return err

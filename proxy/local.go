@@ -12,7 +12,8 @@ import (
 // CLI sees tools and results exactly as a remote client would.
 func (s *Server) connectLocal(ctx context.Context) (*mcp.ClientSession, error) {
 	ct, st := mcp.NewInMemoryTransports()
-	if _, err := s.mcp.Connect(ctx, st, nil); err != nil {
+	// The local user needs no token: see authorize.
+	if _, err := s.mcp.Connect(context.WithValue(ctx, localKey{}, true), st, nil); err != nil {
 		return nil, fmt.Errorf("connecting the local client: %w", err)
 	}
 	c := mcp.NewClient(&mcp.Implementation{Name: "api2mcp-cli", Version: "local"}, nil)

@@ -20,6 +20,7 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/api2mcp/api2mcp/authn"
 	"github.com/api2mcp/api2mcp/configs"
 	"github.com/api2mcp/api2mcp/mapping"
 )
@@ -47,6 +48,7 @@ type Server struct {
 	tracing  *tracing
 	inflight atomic.Int64
 	ready    atomic.Bool
+	auth     *authn.Authenticator
 }
 
 // state is one loaded configuration's runtime: immutable once stored.
@@ -57,6 +59,8 @@ type state struct {
 	// registered are the MCP definitions as sent to clients, to tell
 	// which ones a reload changes.
 	registered map[string][]byte
+	// anyScopes: some tool requires scopes (toolScopes then reads bodies).
+	anyScopes bool
 }
 
 type toolEntry struct {
@@ -83,12 +87,22 @@ func New(cfg *configs.Config, opts *Options) (*Server, error) {
 		version = o.Version
 	}
 	s := &Server{cfg: cfg, log: o.Logger, version: o.Version}
+	a, err := authn.New(cfg.Auth, cfg.Server.PublicURL, &authn.Options{
+		Logger:          o.Logger,
+		ResourceName:    cfg.Server.Name,
+		ScopesSupported: cfg.ToolScopes(),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("auth: %w", err)
+	}
+	s.auth = a
 	s.mcp = mcp.NewServer(&mcp.Implementation{Name: cfg.Server.Name, Version: version}, &mcp.ServerOptions{
 		Instructions:      cfg.Server.Instructions,
 		CompletionHandler: complete,
 		PageSize:          cfg.Server.PageSize,
 		Logger:            slog.New(minLevel{o.Logger.Handler(), slog.LevelWarn}),
 	})
+	s.mcp.AddReceivingMiddleware(s.filterTools)
 	s.metrics = newMetrics(s, o.Version)
 	tr, err := newTracing(o.Version)
 	if err != nil {
@@ -106,7 +120,8 @@ func New(cfg *configs.Config, opts *Options) (*Server, error) {
 }
 
 func (s *Server) newState(cfg *configs.Config) (*state, error) {
-	st := &state{cfg: cfg, clients: map[string]*upstreamClient{}, tools: map[string]*toolEntry{}, registered: map[string][]byte{}}
+	st := &state{cfg: cfg, clients: map[string]*upstreamClient{}, tools: map[string]*toolEntry{}, registered: map[string][]byte{},
+		anyScopes: len(cfg.ToolScopes()) > 0}
 	for name, u := range cfg.Upstreams {
 		st.clients[name] = newUpstreamClient(u, "api2mcp/"+s.version, s.tracing)
 	}
@@ -207,7 +222,11 @@ func (s *Server) Reload(cfg *configs.Config) ([]string, error) {
 		c.closeIdle() // connections in use finish their calls
 	}
 	s.metrics.reloads.WithLabelValues("ok").Inc()
-	return serverChanges(s.cfg.Server, cfg.Server), nil
+	warnings := serverChanges(s.cfg.Server, cfg.Server)
+	if !reflect.DeepEqual(s.cfg.Auth, cfg.Auth) {
+		warnings = append(warnings, "auth changed: restart to apply it")
+	}
+	return warnings, nil
 }
 
 // serverChanges names the server settings that differ and so need a
@@ -273,8 +292,14 @@ func (s *Server) handler(name string) mcp.ToolHandler {
 		ctx, span := s.tracing.tracer.Start(ctx, "tools/call "+name, trace.WithSpanKind(trace.SpanKindServer),
 			trace.WithAttributes(attribute.String("mcp.tool", name), attribute.String("api2mcp.upstream", e.tool.Upstream())))
 		defer func() { endSpan(span, outcome, status) }()
-		note := progressNotes(ctx, req)
-		res := s.call(ctx, e, req.Params.Arguments, header, note, &outcome, &status)
+		c := callerOf(ctx, req.Extra)
+		var res *mcp.CallToolResult
+		if s.authorize(ctx, c, e) {
+			res = s.call(ctx, e, req.Params.Arguments, c.claims, header, progressNotes(ctx, req), &outcome, &status)
+		} else {
+			outcome = "denied"
+			res = errorResult(e.cfg, name+": access denied")
+		}
 		s.metrics.toolCall(name, outcome, time.Since(start))
 		s.log.LogAttrs(ctx, slog.LevelInfo, "tool_call",
 			slog.String("request_id", header.Get("X-Request-Id")),
@@ -287,11 +312,13 @@ func (s *Server) handler(name string) mcp.ToolHandler {
 	}
 }
 
-func (s *Server) call(ctx context.Context, e *toolEntry, args json.RawMessage, header http.Header, note func(float64, string), outcome *string, status *int) *mcp.CallToolResult {
-	r, err := e.tool.BuildRequest(args, nil)
+func (s *Server) call(ctx context.Context, e *toolEntry, args json.RawMessage, claims map[string]any, header http.Header, note func(float64, string), outcome *string, status *int) *mcp.CallToolResult {
+	r, err := e.tool.BuildRequest(args, claims)
 	if err != nil {
 		var ae *mapping.ArgumentError
-		if errors.As(err, &ae) {
+		if errors.Is(err, mapping.ErrDenied) {
+			*outcome = "denied"
+		} else if errors.As(err, &ae) {
 			*outcome = "bad_arguments"
 		} else {
 			*outcome = "mapping_error"
@@ -393,15 +420,18 @@ func redactBytes(cfg *configs.Config, b []byte) []byte {
 // ServeStdio serves MCP on in and out (stdin and stdout for a local client)
 // until ctx is done or the client disconnects.
 func (s *Server) ServeStdio(ctx context.Context, in io.ReadCloser, out io.WriteCloser) error {
-	err := s.mcp.Run(ctx, &mcp.IOTransport{Reader: in, Writer: out, MaxLineLength: int(s.cfg.Server.MaxRequestBytes)})
+	// stdio serves the local user who started it: no token is asked for.
+	err := s.mcp.Run(context.WithValue(ctx, localKey{}, true), &mcp.IOTransport{Reader: in, Writer: out, MaxLineLength: int(s.cfg.Server.MaxRequestBytes)})
 	if err != nil && ctx.Err() != nil {
 		return nil
 	}
 	return err
 }
 
-// Close releases idle upstream connections.
+// Close releases idle upstream connections and stops the front door's key
+// refresh.
 func (s *Server) Close() {
+	s.auth.Close()
 	for _, c := range s.state.Load().clients {
 		c.closeIdle()
 	}
