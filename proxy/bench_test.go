@@ -56,9 +56,11 @@ func BenchmarkUpstreamDirect(b *testing.B) {
 	})
 }
 
-func BenchmarkProxiedToolCall(b *testing.B) {
-	benchProxied(b, "", "")
-}
+func BenchmarkProxiedToolCall(b *testing.B) { benchProxied(b, "", "", true) }
+
+// BenchmarkProxiedToolCallSDK is the same call through the SDK alone (the
+// fast path off): the reference the fast path is measured against.
+func BenchmarkProxiedToolCallSDK(b *testing.B) { benchProxied(b, "", "", false) }
 
 // BenchmarkProxiedToolCallJWT is BenchmarkProxiedToolCall behind the OAuth
 // front door: every call carries an RS256 JWT that is verified (signature,
@@ -77,7 +79,7 @@ auth:
   mode: oauth
   oauth: { issuer: %q }
 `, as.Issuer)
-	benchProxied(b, auth, as.Sign(b, k, as.Claims("https://mcp.example.com", "bench", "")))
+	benchProxied(b, auth, as.Sign(b, k, as.Claims("https://mcp.example.com", "bench", "")), true)
 }
 
 // BenchmarkProxiedToolCallAPIKey is the same with an API key.
@@ -87,10 +89,10 @@ auth:
   mode: api_key
   api_keys: [{ name: bench, key: bench-key-0123456789 }]
 `
-	benchProxied(b, auth, "bench-key-0123456789")
+	benchProxied(b, auth, "bench-key-0123456789", true)
 }
 
-func benchProxied(b *testing.B, auth, token string) {
+func benchProxied(b *testing.B, auth, token string, fast bool) {
 	up := benchUpstream(b)
 	yaml := auth + fmt.Sprintf(`
 upstreams:
@@ -113,6 +115,7 @@ tools:
 	if err != nil {
 		b.Fatal(err)
 	}
+	srv.noFastPath = !fast
 	streams, cancel := context.WithCancel(context.Background())
 	b.Cleanup(cancel)
 	front := httptest.NewServer(srv.Handler(streams))
@@ -126,6 +129,7 @@ tools:
 			req, _ := http.NewRequest(http.MethodPost, front.URL+"/mcp", bytes.NewReader(body))
 			req.Header.Set("Content-Type", "application/json")
 			req.Header.Set("Accept", "application/json, text/event-stream")
+			req.Header.Set("MCP-Protocol-Version", "2025-11-25")
 			if token != "" {
 				req.Header.Set("Authorization", "Bearer "+token)
 			}

@@ -59,7 +59,7 @@ func (s *Server) Handler(streams context.Context) http.Handler {
 	for _, p := range s.auth.MetadataPaths() {
 		mux.Handle(p, s.auth.MetadataHandler())
 	}
-	mux.Handle("/mcp", s.mcpChain(streamBound(streams, streamable)))
+	mux.Handle("/mcp", s.mcpChain(streamBound(streams, s.fastCall(streamable))))
 	mux.Handle("/sse", s.mcpChain(s.bindSSE(streamBound(streams, sse))))
 	s.probes(mux)
 	if srv.MetricsListen == "" {
@@ -108,6 +108,8 @@ func (s *Server) AdminHandler() http.Handler {
 //     403 step-up challenge; it needs the identity (3) and the body (4);
 //  7. identity handed to the SDK (req.Extra.TokenInfo), last so that
 //     nothing above depends on the SDK's view of it.
+//
+// Inside it, /mcp has the stateless tools/call fast path (fastCall).
 func (s *Server) mcpChain(h http.Handler) http.Handler {
 	return requestID(s.checkHost(s.checkOrigin(s.auth.Middleware(s.checkBody(s.capSessions(s.toolScopes(s.sdkIdentity(h))))))))
 }

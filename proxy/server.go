@@ -46,9 +46,11 @@ type Server struct {
 	reloadMu sync.Mutex
 	metrics  *metrics
 	tracing  *tracing
-	inflight atomic.Int64
-	ready    atomic.Bool
-	auth     *authn.Authenticator
+	// noFastPath sends every request through the SDK (tests compare).
+	noFastPath bool
+	inflight   atomic.Int64
+	ready      atomic.Bool
+	auth       *authn.Authenticator
 }
 
 // state is one loaded configuration's runtime: immutable once stored.

@@ -1,0 +1,119 @@
+package proxy
+
+import (
+	"bytes"
+	"encoding/json"
+	"mime"
+	"net/http"
+	"strings"
+
+	"github.com/modelcontextprotocol/go-sdk/auth"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+)
+
+// fastVersions are the protocol versions whose stateless tools/call the
+// fast path answers; it leaves 2026-07-28 (result types, discovery
+// metadata) to the SDK.
+var fastVersions = map[string]bool{"2025-03-26": true, "2025-06-18": true, "2025-11-25": true}
+
+// fastCall answers the most common request of a stateless server — one
+// tools/call of a known tool, under a 2025 protocol version, answered as
+// JSON — with the same tool handler the SDK calls, but without the SDK's
+// per-request session and message decoding (about 300 KB of garbage per
+// call). Anything else, including every malformed or unusual request, goes
+// to next, the SDK: the fast path never answers what it does not fully
+// understand. fastpath_test.go checks both give the same bytes.
+func (s *Server) fastCall(next http.Handler) http.Handler {
+	if s.cfg.Server.Stateful || s.noFastPath {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, ok := r.Context().Value(bodyKey{}).([]byte)
+		if !ok || r.Method != http.MethodPost || !fastVersions[r.Header.Get("Mcp-Protocol-Version")] || !fastHeaders(r) {
+			next.ServeHTTP(w, r)
+			return
+		}
+		var msg struct {
+			JSONRPC string          `json:"jsonrpc"`
+			ID      json.RawMessage `json:"id"`
+			Method  string          `json:"method"`
+			Params  struct {
+				Name      string          `json:"name"`
+				Arguments json.RawMessage `json:"arguments"`
+			} `json:"params"`
+		}
+		d := json.NewDecoder(bytes.NewReader(body))
+		d.DisallowUnknownFields() // _meta (progress), batches, extensions: the SDK's
+		if d.Decode(&msg) != nil || d.More() || msg.JSONRPC != "2.0" || msg.Method != "tools/call" || !plainID(msg.ID) {
+			next.ServeHTTP(w, r)
+			return
+		}
+		name := msg.Params.Name
+		if _, ok := s.state.Load().tools[name]; !ok {
+			next.ServeHTTP(w, r)
+			return
+		}
+		req := &mcp.CallToolRequest{
+			Params: &mcp.CallToolParamsRaw{Name: name, Arguments: msg.Params.Arguments},
+			Extra:  &mcp.RequestExtra{Header: r.Header, TokenInfo: auth.TokenInfoFromContext(r.Context())},
+		}
+		res, err := s.handler(name)(r.Context(), req)
+		if err != nil { // the tool went away in a reload since the lookup above
+			next.ServeHTTP(w, r.WithContext(r.Context()))
+			return
+		}
+		var buf bytes.Buffer
+		buf.Grow(256)
+		buf.WriteString(`{"jsonrpc":"2.0","id":`)
+		buf.Write(msg.ID)
+		buf.WriteString(`,"result":`)
+		enc := json.NewEncoder(&buf)
+		if err := enc.Encode(res); err != nil {
+			writeRPCError(w, http.StatusInternalServerError, -32603, "encoding the result failed")
+			return
+		}
+		buf.Truncate(buf.Len() - 1) // Encode's newline
+		buf.WriteByte('}')
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusOK)
+		w.Write(buf.Bytes())
+	})
+}
+
+// fastHeaders checks what the SDK checks of a stateless POST: a JSON body
+// and an Accept header naming JSON and event streams.
+func fastHeaders(r *http.Request) bool {
+	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
+		return false
+	}
+	jsonOK, streamOK := false, false
+	for _, v := range r.Header.Values("Accept") {
+		for _, tok := range strings.Split(v, ",") {
+			base, _, _ := strings.Cut(strings.TrimSpace(tok), ";")
+			switch strings.ToLower(strings.TrimSpace(base)) {
+			case "application/json", "application/*":
+				jsonOK = true
+			case "text/event-stream", "text/*":
+				streamOK = true
+			case "*/*":
+				jsonOK, streamOK = true, true
+			}
+		}
+	}
+	return jsonOK && streamOK
+}
+
+// plainID reports whether id is a JSON number or string (not null, absent,
+// or anything else).
+func plainID(id json.RawMessage) bool {
+	if len(id) == 0 {
+		return false
+	}
+	switch id[0] {
+	case '"':
+		return true
+	case '-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9':
+		return true
+	}
+	return false
+}

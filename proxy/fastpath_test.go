@@ -1,0 +1,82 @@
+package proxy
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// TestFastPathMatchesSDK sends the same requests through the fast path and
+// through the SDK alone and compares status, content type and body byte for
+// byte; requests the fast path must leave to the SDK are in the list too.
+func TestFastPathMatchesSDK(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/pets/1":
+			w.Header().Set("Content-Type", "application/json")
+			fmt.Fprint(w, `{"id":1,"name":"Rex <&>","n":12345678901234567890}`)
+		case "/pets/2":
+			w.Header().Set("Content-Type", "image/png")
+			w.Write([]byte("\x89PNG\r\n"))
+		default:
+			http.Error(w, `{"error":"nope"}`, http.StatusNotFound)
+		}
+	}))
+	defer up.Close()
+	const yaml = `
+upstreams: { api: { url: "${UPSTREAM}", headers: { X-Api-Key: "${KEY}" } } }
+tools:
+  - name: get_pet
+    upstream: api
+    path: /pets/{id}
+    input: { type: object, properties: { id: { type: integer } }, required: [id] }
+`
+	serve := func(fast bool) string {
+		srv, _ := newTestServer(t, yaml, up.URL)
+		srv.noFastPath = !fast
+		ctx, cancel := context.WithCancel(context.Background())
+		t.Cleanup(cancel)
+		front := httptest.NewServer(srv.Handler(ctx))
+		t.Cleanup(front.Close)
+		return front.URL
+	}
+	fast, sdk := serve(true), serve(false)
+	v := map[string]string{"MCP-Protocol-Version": "2025-11-25"}
+	for _, tt := range []struct {
+		name   string
+		body   string
+		header map[string]string
+	}{
+		{"json result", `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"get_pet","arguments":{"id":1}}}`, v},
+		{"string id", `{"jsonrpc":"2.0","id":"a-1","method":"tools/call","params":{"name":"get_pet","arguments":{"id":1}}}`, v},
+		{"image result", `{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"get_pet","arguments":{"id":2}}}`, v},
+		{"upstream 404", `{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"get_pet","arguments":{"id":3}}}`, v},
+		{"bad arguments", `{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"get_pet","arguments":{"id":"x","y":1}}}`, v},
+		{"no arguments", `{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"get_pet"}}`, v},
+		{"2025-03-26", `{"jsonrpc":"2.0","id":6,"method":"tools/call","params":{"name":"get_pet","arguments":{"id":1}}}`, map[string]string{"MCP-Protocol-Version": "2025-03-26"}},
+		// Left to the SDK:
+		{"unknown tool", `{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"nope"}}`, v},
+		{"progress", `{"jsonrpc":"2.0","id":8,"method":"tools/call","params":{"name":"get_pet","arguments":{"id":1},"_meta":{"progressToken":"p"}}}`, v},
+		{"notification", `{"jsonrpc":"2.0","method":"tools/call","params":{"name":"get_pet","arguments":{"id":1}}}`, v},
+		{"tools/list", `{"jsonrpc":"2.0","id":9,"method":"tools/list"}`, v},
+		{"no version header", `{"jsonrpc":"2.0","id":10,"method":"tools/call","params":{"name":"get_pet","arguments":{"id":1}}}`, nil},
+		{"2026-07-28", `{"jsonrpc":"2.0","id":11,"method":"tools/call","params":{"name":"get_pet","arguments":{"id":1}}}`, map[string]string{"MCP-Protocol-Version": "2026-07-28"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			get := func(base string) string {
+				resp, body, err := postMCP(base, tt.body, tt.header)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return fmt.Sprintf("%d %s\n%s", resp.StatusCode, resp.Header.Get("Content-Type"), body)
+			}
+			if diff := cmp.Diff(get(sdk), get(fast)); diff != "" {
+				t.Errorf("fast path differs from the SDK (-sdk +fast):\n%s", diff)
+			}
+		})
+	}
+}
