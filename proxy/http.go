@@ -57,8 +57,11 @@ func (s *Server) Handler(streams context.Context) http.Handler {
 // foreign page learns nothing, not even whether its preflight would pass;
 // then the body is bounded and checked to be JSON, so that oversized and
 // malformed messages get JSON-RPC errors (the SDK answers them in plain text).
+//
+// The client-address rate limit comes before all of it: a flood is turned
+// away at the cheapest point, before its body is read.
 func (s *Server) mcpChain(h http.Handler) http.Handler {
-	return s.checkOrigin(s.checkBody(h))
+	return s.limitClients(s.checkOrigin(s.checkBody(h)))
 }
 
 // checkBody reads a POST body up to the request limit and answers 413 or a

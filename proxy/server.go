@@ -26,6 +26,8 @@ type Options struct {
 	// Version is reported at initialize when the config sets none, and in the
 	// upstream User-Agent.
 	Version string
+	// Now is the clock of cache expiry and rate limits; nil means time.Now.
+	Now func() time.Time
 }
 
 // Server serves one configuration's tools over every transport.
@@ -36,11 +38,17 @@ type Server struct {
 	tools    map[string]*toolEntry
 	inflight atomic.Int64
 	ready    atomic.Bool
+
+	cache       *responseCache // nil: no tool is cached
+	callerLimit *limiter       // rate_limits.caller; nil: none
+	clientLimit *limiter       // rate_limits.client_ip; nil: none
 }
 
 type toolEntry struct {
 	tool     *mapping.Tool
 	upstream *upstreamClient
+	policy   configs.ToolPolicy
+	limit    *limiter // rate_limit; nil: none
 }
 
 // New builds the MCP server and the upstream clients for cfg. It has no side
@@ -60,7 +68,13 @@ func New(cfg *configs.Config, opts *Options) (*Server, error) {
 	if version == "" {
 		version = o.Version
 	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
 	s := &Server{cfg: cfg, log: o.Logger, tools: map[string]*toolEntry{}}
+	maxKeys := cfg.RateLimits.MaxKeys
+	s.callerLimit = newLimiter(cfg.RateLimits.Caller, maxKeys, o.Now)
+	s.clientLimit = newLimiter(cfg.RateLimits.ClientIP, maxKeys, o.Now)
 	s.mcp = mcp.NewServer(&mcp.Implementation{Name: cfg.Server.Name, Version: version}, &mcp.ServerOptions{
 		Instructions: cfg.Server.Instructions,
 		Logger:       slog.New(minLevel{o.Logger.Handler(), slog.LevelWarn}),
@@ -74,7 +88,11 @@ func New(cfg *configs.Config, opts *Options) (*Server, error) {
 		if !ok {
 			return nil, fmt.Errorf("tool %s: upstream %q is not configured", t.Name(), t.Upstream())
 		}
-		e := &toolEntry{tool: t, upstream: up}
+		pol := cfg.Policies[t.Name()]
+		e := &toolEntry{tool: t, upstream: up, policy: pol, limit: newLimiter(pol.RateLimit, maxKeys, o.Now)}
+		if pol.Cache != nil && s.cache == nil {
+			s.cache = newResponseCache(cfg.Cache, o.Now)
+		}
 		s.tools[t.Name()] = e
 		s.mcp.AddTool(mcpTool(t.Descriptor()), s.handler(e))
 	}
@@ -104,9 +122,10 @@ func mcpTool(d mapping.Descriptor) *mcp.Tool {
 	}
 }
 
-// handler is the tool handler: map, call, shape. Everything that goes wrong
-// in a call becomes an isError result for the model; it never returns a Go
-// error, which the SDK would turn into a protocol error.
+// handler is the tool handler: limit, map, look up, call, shape, store.
+// Everything that goes wrong in a call becomes an isError result for the
+// model; it never returns a Go error, which the SDK would turn into a
+// protocol error.
 func (s *Server) handler(e *toolEntry) mcp.ToolHandler {
 	name := e.tool.Name()
 	return func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
@@ -118,7 +137,7 @@ func (s *Server) handler(e *toolEntry) mcp.ToolHandler {
 			header = req.Extra.Header
 		}
 		outcome, status := "ok", 0
-		res := s.call(ctx, e, req.Params.Arguments, header, &outcome, &status)
+		res := s.call(ctx, e, callerIdentity(req), req.Params, header, &outcome, &status)
 		s.log.LogAttrs(ctx, slog.LevelInfo, "tool_call",
 			slog.String("tool", name),
 			slog.String("upstream", e.tool.Upstream()),
@@ -129,8 +148,22 @@ func (s *Server) handler(e *toolEntry) mcp.ToolHandler {
 	}
 }
 
-func (s *Server) call(ctx context.Context, e *toolEntry, args json.RawMessage, header http.Header, outcome *string, status *int) *mcp.CallToolResult {
-	r, err := e.tool.BuildRequest(args, nil)
+// callerIdentity is who is calling, for cache keys and rate limits: the
+// user the front door authenticated (TokenInfo.UserID), or "" when there is
+// no authentication (every caller is then the same caller).
+func callerIdentity(req *mcp.CallToolRequest) string {
+	if req.Extra != nil && req.Extra.TokenInfo != nil {
+		return req.Extra.TokenInfo.UserID
+	}
+	return ""
+}
+
+func (s *Server) call(ctx context.Context, e *toolEntry, caller string, params *mcp.CallToolParamsRaw, header http.Header, outcome *string, status *int) *mcp.CallToolResult {
+	if res := s.checkLimits(e, caller); res != nil {
+		*outcome = "rate_limited"
+		return res
+	}
+	r, err := e.tool.BuildRequest(params.Arguments, nil)
 	if err != nil {
 		var ae *mapping.ArgumentError
 		if errors.As(err, &ae) {
@@ -140,20 +173,79 @@ func (s *Server) call(ctx context.Context, e *toolEntry, args json.RawMessage, h
 		}
 		return s.errorResult(fmt.Sprintf("%s: %v", e.tool.Name(), err))
 	}
+	d := cachePolicy(e, r, caller, header, params.GetMeta())
+	if d.key == "" || s.cache == nil {
+		f := s.fetch(ctx, e, r, header)
+		*outcome, *status = f.outcome, f.status
+		return s.result(e, f.shaped)
+	}
+	if d.lookup {
+		if shaped, ok := s.cache.get(d.key); ok {
+			*outcome = "cache_hit"
+			return s.result(e, shaped)
+		}
+	}
+	f, shared, err := s.cache.do(ctx, d.key, func(ctx context.Context) fetched {
+		f := s.fetch(ctx, e, r, header)
+		if ttl, ok := d.store(f.status, f.header, f.shaped); ok {
+			s.cache.put(d.key, f.shaped, ttl)
+		}
+		f.header = nil
+		return f
+	})
+	if err != nil {
+		*outcome = "cancelled"
+		return s.errorResult(e.tool.Name() + ": the call was cancelled")
+	}
+	*outcome, *status = f.outcome, f.status
+	if shared && f.outcome == "ok" {
+		*outcome = "cache_shared"
+	}
+	return s.result(e, f.shaped)
+}
+
+// checkLimits takes a token from the tool's and the caller's buckets and
+// says when to retry if either is empty.
+func (s *Server) checkLimits(e *toolEntry, caller string) *mcp.CallToolResult {
+	key := caller
+	if e.policy.RateLimit != nil && e.policy.RateLimit.PerTool {
+		key = ""
+	}
+	if wait, ok := e.limit.allow(key); !ok {
+		scope := "per caller"
+		if key == "" && e.policy.RateLimit.PerTool {
+			scope = "for all callers"
+		}
+		return s.errorResult(fmt.Sprintf("%s: rate limit exceeded (%s %s); retry after %d seconds", e.tool.Name(), e.limit.describe(), scope, retrySeconds(wait)))
+	}
+	if wait, ok := s.callerLimit.allow(caller); !ok {
+		return s.errorResult(fmt.Sprintf("%s: rate limit exceeded (%s per caller across all tools); retry after %d seconds", e.tool.Name(), s.callerLimit.describe(), retrySeconds(wait)))
+	}
+	return nil
+}
+
+// fetch calls the upstream and shapes its answer; failures are shaped as
+// error results.
+func (s *Server) fetch(ctx context.Context, e *toolEntry, r *mapping.Request, header http.Header) fetched {
 	resp, err := e.upstream.do(ctx, r, header)
 	if err != nil {
-		*outcome = "upstream_error"
-		return s.errorResult(fmt.Sprintf("%s: %v", e.tool.Name(), err))
+		return fetched{outcome: "upstream_error", shaped: mapping.Result{IsError: true, Text: fmt.Sprintf("%s: %v", e.tool.Name(), err)}}
 	}
-	*status = resp.status
-	shaped := e.tool.ShapeResponse(r, resp.status, resp.header, resp.body)
-	if shaped.IsError {
-		*outcome = "upstream_status"
+	f := fetched{status: resp.status, header: resp.header, outcome: "ok"}
+	f.shaped = e.tool.ShapeResponse(r, resp.status, resp.header, resp.body)
+	if f.shaped.IsError {
+		f.outcome = "upstream_status"
 		if resp.status >= 200 && resp.status <= 299 {
-			*outcome = "shaping_error"
+			f.outcome = "shaping_error"
 		}
-		shaped.Text = e.tool.Name() + ": " + shaped.Text
+		f.shaped.Text = e.tool.Name() + ": " + f.shaped.Text
 	}
+	return f
+}
+
+// result turns a shaped answer into a fresh tool result (a cached answer is
+// shared and never modified).
+func (s *Server) result(e *toolEntry, shaped mapping.Result) *mcp.CallToolResult {
 	res := &mcp.CallToolResult{IsError: shaped.IsError}
 	if shaped.Binary != nil {
 		res.Content = append(res.Content, binaryContent(e.tool.Name(), shaped.Binary))

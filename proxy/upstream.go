@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/api2mcp/api2mcp/configs"
 	"github.com/api2mcp/api2mcp/mapping"
@@ -20,6 +21,7 @@ import (
 type upstreamClient struct {
 	cfg       *configs.Upstream
 	client    *http.Client
+	transport *http.Transport // the pool at the end of the chain
 	userAgent string
 	// baseParams are the query parameters of the upstream's URL (often an
 	// API key); a mapped query may not set them again.
@@ -31,8 +33,10 @@ const maxIdleConnsPerHost = 64
 
 func newUpstreamClient(u *configs.Upstream, userAgent string) *upstreamClient {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.MaxIdleConnsPerHost = maxIdleConnsPerHost
-	tr.MaxIdleConns = maxIdleConnsPerHost * 2
+	tr.DialContext = (&net.Dialer{Timeout: u.ConnectTimeout, KeepAlive: 30 * time.Second}).DialContext
+	tr.MaxIdleConnsPerHost = min(maxIdleConnsPerHost, u.MaxConcurrent)
+	tr.MaxIdleConns = tr.MaxIdleConnsPerHost * 2
+	tr.MaxConnsPerHost = u.MaxConcurrent
 	tr.ResponseHeaderTimeout = u.Timeout
 	tr.Proxy = nil // an internal API is reached directly, never via HTTP_PROXY
 	origin := u.URL.Scheme + "://" + u.URL.Host
@@ -41,9 +45,12 @@ func newUpstreamClient(u *configs.Upstream, userAgent string) *upstreamClient {
 		cfg:        u,
 		userAgent:  userAgent,
 		baseParams: base,
+		transport:  tr,
 		client: &http.Client{
-			Transport: tr,
-			Timeout:   u.Timeout,
+			Transport: upstreamChain(u, tr),
+			// The timeout bounds the whole call: every attempt, the waits
+			// between them and reading the body.
+			Timeout: u.Timeout,
 			// Redirects are followed only within the upstream's origin: a
 			// redirect elsewhere would carry its credentials to a stranger.
 			CheckRedirect: func(req *http.Request, via []*http.Request) error {
@@ -57,6 +64,24 @@ func newUpstreamClient(u *configs.Upstream, userAgent string) *upstreamClient {
 			},
 		},
 	}
+}
+
+// upstreamChain assembles the upstream decorators, outermost first:
+// retry → circuit breaker → concurrency limit → connection pool. Retries
+// are outermost so that every attempt is seen by the breaker and takes its
+// own concurrency slot (a retry waiting out its backoff holds none); the
+// breaker comes before the limit so that an open circuit fails at once
+// instead of queueing for a slot.
+func upstreamChain(u *configs.Upstream, tr http.RoundTripper) http.RoundTripper {
+	rt := tr
+	rt = &limitTransport{next: rt, upstream: u.Name, slots: make(chan struct{}, u.MaxConcurrent)}
+	if u.BreakerFailures > 0 {
+		rt = &breakerTransport{next: rt, upstream: u.Name, failures: u.BreakerFailures, openFor: u.BreakerOpenFor, now: time.Now}
+	}
+	if u.Retries > 0 {
+		rt = &retryTransport{next: rt, retries: u.Retries, backoff: u.RetryBackoff, jitter: defaultJitter}
+	}
+	return rt
 }
 
 // response is an upstream answer read in full.
@@ -130,6 +155,9 @@ func (c *upstreamClient) do(ctx context.Context, r *mapping.Request, clientHeade
 		return nil, &callError{msg: fmt.Sprintf("upstream %s answered HTTP %d with a redirect to another origin (or one too many); it was not followed", c.cfg.Name, resp.StatusCode)}
 	}
 	limit := c.cfg.MaxResponseBytes
+	if resp.ContentLength > limit {
+		return nil, &callError{msg: fmt.Sprintf("upstream %s announced a response of %d bytes, more than %d (max_response_bytes)", c.cfg.Name, resp.ContentLength, limit)}
+	}
 	data, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
 	if err != nil {
 		return nil, c.describe(ctx, err)
@@ -155,7 +183,10 @@ func (c *upstreamClient) describe(ctx context.Context, err error) error {
 	name := c.cfg.Name
 	var ne net.Error
 	var dnsErr *net.DNSError
+	var open *circuitOpenError
 	switch {
+	case errors.As(err, &open):
+		return &callError{msg: open.Error()}
 	case ctx.Err() != nil && errors.Is(ctx.Err(), context.Canceled):
 		return &callError{msg: "the call was cancelled"}
 	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
@@ -179,4 +210,4 @@ func (c *upstreamClient) describe(ctx context.Context, err error) error {
 }
 
 // closeIdle releases idle connections.
-func (c *upstreamClient) closeIdle() { c.client.CloseIdleConnections() }
+func (c *upstreamClient) closeIdle() { c.transport.CloseIdleConnections() }
