@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -60,8 +61,53 @@ func (s *Server) Handler(streams context.Context) http.Handler {
 //
 // The client-address rate limit comes before all of it: a flood is turned
 // away at the cheapest point, before its body is read.
+//
+// linkRequest comes last, just before the SDK, so that only requests that
+// reach it are registered.
 func (s *Server) mcpChain(h http.Handler) http.Handler {
-	return s.limitClients(s.checkOrigin(s.checkBody(h)))
+	return s.limitClients(s.checkOrigin(s.checkBody(s.linkRequest(h))))
+}
+
+// requestLinkHeader carries, from linkRequest to the tool handler, the id
+// under which a POST's context is registered. A client's own value is
+// dropped.
+const requestLinkHeader = "X-Api2mcp-Request-Link"
+
+// linkRequest registers each POST's context so that the tool handler can
+// stop its upstream call when the client goes away. The SDK ties the
+// handler to the HTTP request only for protocol 2026-07-28; for older
+// versions the POST carrying a tools/call is its whole life as well (its
+// answer can be delivered nowhere else: no event store is kept), so the
+// same holds.
+func (s *Server) linkRequest(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.Header.Del(requestLinkHeader)
+		if r.Method != http.MethodPost {
+			h.ServeHTTP(w, r)
+			return
+		}
+		id := strconv.FormatUint(s.linkSeq.Add(1), 36)
+		s.links.Store(id, r.Context())
+		defer s.links.Delete(id)
+		r.Header.Set(requestLinkHeader, id)
+		h.ServeHTTP(w, r)
+	})
+}
+
+// linkedContext returns ctx, cancelled also when the HTTP request that
+// carried the call ends.
+func (s *Server) linkedContext(ctx context.Context, header http.Header) (context.Context, context.CancelFunc) {
+	id := header.Get(requestLinkHeader)
+	if id == "" {
+		return ctx, func() {}
+	}
+	v, ok := s.links.Load(id)
+	if !ok {
+		return ctx, func() {}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	stop := context.AfterFunc(v.(context.Context), cancel)
+	return ctx, func() { stop(); cancel() }
 }
 
 // checkBody reads a POST body up to the request limit and answers 413 or a

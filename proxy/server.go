@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -42,6 +43,9 @@ type Server struct {
 	cache       *responseCache // nil: no tool is cached
 	callerLimit *limiter       // rate_limits.caller; nil: none
 	clientLimit *limiter       // rate_limits.client_ip; nil: none
+
+	linkSeq atomic.Uint64
+	links   sync.Map // request link id → the HTTP request's context
 }
 
 type toolEntry struct {
@@ -136,6 +140,8 @@ func (s *Server) handler(e *toolEntry) mcp.ToolHandler {
 		if req.Extra != nil {
 			header = req.Extra.Header
 		}
+		ctx, cancel := s.linkedContext(ctx, header)
+		defer cancel()
 		outcome, status := "ok", 0
 		res := s.call(ctx, e, callerIdentity(req), req.Params, header, &outcome, &status)
 		s.log.LogAttrs(ctx, slog.LevelInfo, "tool_call",
