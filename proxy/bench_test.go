@@ -17,7 +17,7 @@ import (
 // (b.SetParallelism on the machine's GOMAXPROCS). Compare ns/op of
 // BenchmarkUpstreamDirect and BenchmarkProxiedToolCall from one run:
 //
-//	go test ./proxy -run '^$' -bench 'UpstreamDirect|ProxiedToolCall' -benchmem
+//	go test ./proxy -run '^$' -bench 'UpstreamDirect|ProxiedToolCall|CachedToolCall' -benchmem
 const benchConcurrency = 16
 
 var petJSON = []byte(`{"id":1,"name":"Rex","status":"available","tags":["dog"]}`)
@@ -55,7 +55,13 @@ func BenchmarkUpstreamDirect(b *testing.B) {
 	})
 }
 
-func BenchmarkProxiedToolCall(b *testing.B) {
+func BenchmarkProxiedToolCall(b *testing.B) { benchProxied(b, "") }
+
+// BenchmarkCachedToolCall is BenchmarkProxiedToolCall with every call a
+// cache hit: compare its ns/op with BenchmarkUpstreamDirect's.
+func BenchmarkCachedToolCall(b *testing.B) { benchProxied(b, "cache: { ttl: 1h }") }
+
+func benchProxied(b *testing.B, extra string) {
 	up := benchUpstream(b)
 	yaml := fmt.Sprintf(`
 upstreams:
@@ -65,7 +71,8 @@ tools:
     upstream: api
     path: /pets/{id}
     input: { type: object, properties: { id: { type: integer } }, required: [id] }
-`, up.URL)
+    %s
+`, up.URL, extra)
 	cfg, err := configs.Load("mcp.yaml", &configs.Options{
 		Environ:   func() []string { return nil },
 		LookupEnv: func(string) (string, bool) { return "bench-secret", true },

@@ -279,3 +279,13 @@ func (fs *flights) leave(key string, f *flight) {
 		}
 	}
 }
+
+// CacheStats returns the number of cached results and the bytes they are
+// accounted for (content plus a fixed overhead per entry); zero when no
+// tool is cached.
+func (s *Server) CacheStats() (entries int, bytes int64) {
+	if s.cache == nil {
+		return 0, 0
+	}
+	return s.cache.stats()
+}
