@@ -80,7 +80,7 @@ type exchange struct {
 }
 
 // recordedHeaders are the upstream request headers a scenario shows.
-var recordedHeaders = []string{"X-Api-Key", "Content-Type", "X-Tenant-Id", "X-Request-Tag", "Authorization", "Cookie"}
+var recordedHeaders = []string{"X-Api-Key", "Content-Type", "X-Tenant-Id", "X-Request-Tag", "Authorization", "Cookie", "Idempotency-Key"}
 
 func runGolden(t *testing.T, file string) {
 	ar, err := txtar.ParseFile(file)

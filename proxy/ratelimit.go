@@ -65,7 +65,11 @@ func (l *limiter) allow(key string) (wait time.Duration, ok bool) {
 
 // describe says what the limit is, for the message an agent reads.
 func (l *limiter) describe() string {
-	return fmt.Sprintf("%d calls per %s", l.limit.Requests, l.limit.Per)
+	unit := "calls"
+	if l.limit.Requests == 1 {
+		unit = "call"
+	}
+	return fmt.Sprintf("%d %s per %s", l.limit.Requests, unit, l.limit.Per)
 }
 
 // retrySeconds rounds a wait up to whole seconds, at least one.
