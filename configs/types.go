@@ -142,7 +142,8 @@ type UpstreamSpec struct {
 }
 
 // BreakerSpec configures an upstream's circuit breaker: after Failures
-// consecutive failures (connection errors and 5xx answers) calls fail at
+// consecutive failures (connection errors, timeouts and 502/503/504 answers)
+// calls fail at
 // once for OpenFor, then one probe call decides whether it closes again.
 type BreakerSpec struct {
 	// Failures is the number of consecutive failures that opens the

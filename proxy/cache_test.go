@@ -153,7 +153,7 @@ func (s *stubTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 
 func TestBreakerStates(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		stub := &stubTransport{outcomes: []int{0, 500, 503, 500, 200}}
+		stub := &stubTransport{outcomes: []int{0, 502, 500, 200}}
 		b := &breakerTransport{next: stub, upstream: "api", failures: 3, openFor: 10 * time.Second, now: time.Now}
 		req, _ := http.NewRequest(http.MethodGet, "http://127.0.0.1/", nil)
 		do := func() error {
@@ -163,6 +163,15 @@ func TestBreakerStates(t *testing.T) {
 			}
 			return err
 		}
+		// A 500 is not a failure of the upstream: it resets the count.
+		for range 3 {
+			do()
+		}
+		if err := do(); err != nil || stub.calls != 4 {
+			t.Fatalf("after failure, failure, 500: %v (upstream calls %d), want the circuit closed", err, stub.calls)
+		}
+		stub.outcomes = []int{503, 504, 0, 503, 200}
+		stub.calls = 0
 		for range 3 {
 			do()
 		}
@@ -174,7 +183,7 @@ func TestBreakerStates(t *testing.T) {
 			t.Errorf("message %q", open.Error())
 		}
 		time.Sleep(10 * time.Second)
-		// Half-open: the probe fails (500), the circuit opens again.
+		// Half-open: the probe fails (503), the circuit opens again.
 		if err := do(); err != nil || stub.calls != 4 {
 			t.Fatalf("probe: %v, calls %d", err, stub.calls)
 		}

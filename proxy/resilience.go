@@ -155,9 +155,17 @@ const (
 	halfOpen
 )
 
+// upstreamDown reports whether a status says the upstream (or the gateway
+// before it) is unavailable. A 500 is not counted: it is usually one
+// request's problem, and arguments come from agents, who must not be able
+// to open the circuit for everyone with a request that breaks.
+func upstreamDown(status int) bool {
+	return status == http.StatusBadGateway || status == http.StatusServiceUnavailable || status == http.StatusGatewayTimeout
+}
+
 // breakerTransport fails requests at once while its upstream is down.
-// After failures consecutive failures (a connection error or a 5xx answer;
-// a cancelled call counts for nothing) it opens for openFor; then one probe
+// After failures consecutive failures (a connection error, a timeout, or a
+// 502/503/504; a cancelled call counts for nothing) it opens for openFor; then one probe
 // request is let through (half-open): success closes it, failure opens it
 // again. An answer counts when its headers arrive.
 type breakerTransport struct {
@@ -210,11 +218,11 @@ func (b *breakerTransport) record(ctx context.Context, resp *http.Response, err 
 		b.probing = false
 	}
 	switch {
-	case err != nil && ctx.Err() != nil:
-		// Cancelled or timed out by the caller: says nothing about the
-		// upstream, and the next call may probe.
+	case err != nil && errors.Is(ctx.Err(), context.Canceled):
+		// Cancelled by the caller: says nothing about the upstream, and
+		// the next call may probe.
 		return
-	case err == nil && resp.StatusCode < 500:
+	case err == nil && !upstreamDown(resp.StatusCode):
 		b.state, b.failed = closed, 0
 		return
 	}
