@@ -108,3 +108,33 @@ tools:
 		t.Errorf("problems (-want +got):\n%s", diff)
 	}
 }
+
+func TestLoadRedis(t *testing.T) {
+	cfg, err := load(t, validUpstreams+`
+redis: { url: "redis://:${REDIS_PASSWORD}@127.0.0.1:6379/0" }
+rate_limits: { shared: true }
+`, env{"REDIS_PASSWORD": "s3cret-redis"}, nil)
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	if cfg.RedisURL != "redis://:s3cret-redis@127.0.0.1:6379/0" || !cfg.RateLimits.Shared {
+		t.Errorf("RedisURL, Shared = %q, %v", cfg.RedisURL, cfg.RateLimits.Shared)
+	}
+	if got := cfg.Redact("dial redis://:s3cret-redis@…"); got != "dial redis://:[redacted]@…" {
+		t.Errorf("the Redis password is not redacted: %q", got)
+	}
+
+	_, err = load(t, validUpstreams+`
+redis: { url: "http://:pw-in-url@127.0.0.1" }
+rate_limits: { shared: true }
+`, nil, nil)
+	if diff := cmp.Diff([]string{"redis.url: scheme must be redis or rediss"}, problems(err)); diff != "" {
+		t.Errorf("problems (-want +got):\n%s", diff)
+	}
+	_, err = load(t, validUpstreams+`
+rate_limits: { shared: true }
+`, nil, nil)
+	if diff := cmp.Diff([]string{"rate_limits.shared: needs the redis section (redis.url)"}, problems(err)); diff != "" {
+		t.Errorf("problems (-want +got):\n%s", diff)
+	}
+}

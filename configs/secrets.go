@@ -15,9 +15,9 @@ const minSecretLen = 4
 
 var placeholderRE = regexp.MustCompile(`\$\$|\$\{([^}]*)\}`)
 
-// checkPlaceholders reports ${…} anywhere outside the upstreams section:
-// secrets are resolved there only, so that they cannot reach expressions,
-// descriptions or anything else an agent sees.
+// checkPlaceholders reports ${…} anywhere outside the upstreams section and
+// redis.url: secrets are resolved there only, so that they cannot reach
+// expressions, descriptions or anything else an agent sees.
 func checkPlaceholders(raw map[string]any) []error {
 	var errs []error
 	var walk func(path string, v any)
@@ -25,7 +25,7 @@ func checkPlaceholders(raw map[string]any) []error {
 		switch v := v.(type) {
 		case map[string]any:
 			for _, k := range sortedKeys(v) {
-				if path == "" && k == "upstreams" {
+				if path == "" && k == "upstreams" || path == "redis" && k == "url" {
 					continue
 				}
 				p := k
@@ -51,7 +51,7 @@ func checkPlaceholders(raw map[string]any) []error {
 			}
 		case string:
 			if strings.Contains(v, "${") {
-				errs = append(errs, fmt.Errorf("%s: ${…} is resolved only in the upstreams section (secrets never reach tools)", path))
+				errs = append(errs, fmt.Errorf("%s: ${…} is resolved only in the upstreams section and redis.url (secrets never reach tools)", path))
 			}
 		}
 	}
@@ -105,6 +105,7 @@ func resolveSecrets(f *File, o *Options) (secrets []string, unresolved map[strin
 		}
 		f.Upstreams[name] = u
 	}
+	f.Redis.URL = expand("redis.url", f.Redis.URL)
 	return secrets, unresolved, errs
 }
 

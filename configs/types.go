@@ -48,6 +48,16 @@ type File struct {
 	Cache     CacheSpec               `koanf:"cache"`
 	// RateLimits are the limits that apply across tools.
 	RateLimits RateLimitsSpec `koanf:"rate_limits"`
+	// Redis is the state shared by replicas; empty means none.
+	Redis RedisSpec `koanf:"redis"`
+}
+
+// RedisSpec is the redis section: the Redis that replicas share state in.
+type RedisSpec struct {
+	// URL is redis://[user:password@]host:port[/db] or rediss:// for TLS. It
+	// may hold a password: ${VAR} and ${file:/path} are resolved here, and
+	// it is never shown. Empty means no Redis.
+	URL string `koanf:"url"`
 }
 
 // CacheSpec bounds the response cache shared by every tool with a cache
@@ -72,6 +82,10 @@ type RateLimitsSpec struct {
 	// MaxKeys caps how many callers or addresses are tracked at once (the
 	// least recently seen are forgotten); zero means 10,000.
 	MaxKeys int `koanf:"max_keys"`
+	// Shared keeps the buckets in Redis (the redis section), so that the
+	// limits hold across replicas; false keeps them in each replica. When
+	// Redis cannot be reached a replica falls back to its own buckets.
+	Shared bool `koanf:"shared"`
 }
 
 // ServerSpec is the server section. Every field can be overridden by an
@@ -172,6 +186,9 @@ type Config struct {
 	// Policies are the cache and rate-limit settings of each tool, by tool
 	// name; a tool with neither has no entry.
 	Policies map[string]ToolPolicy
+	// RedisURL is the redis section's URL; empty means no Redis. Secret:
+	// never log or return it.
+	RedisURL string
 
 	secrets []string
 }
@@ -208,6 +225,8 @@ type RateLimits struct {
 	Caller   *Limit
 	ClientIP *Limit
 	MaxKeys  int
+	// Shared: the buckets live in Redis (Config.RedisURL is set).
+	Shared bool
 }
 
 // ToolCache is a tool's compiled cache section.

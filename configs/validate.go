@@ -77,6 +77,22 @@ func compile(path string, f *File, unresolved map[string]bool) (*Config, []error
 	if cfg.Cache.MaxBytes < 0 {
 		fail("cache.max_bytes", "must not be negative")
 	}
+	if f.Redis.URL != "" && !unresolved["redis.url"] {
+		// The URL may hold a password: errors describe it without quoting.
+		if u, err := url.Parse(f.Redis.URL); err != nil {
+			fail("redis.url", "not a valid URL")
+		} else if u.Scheme != "redis" && u.Scheme != "rediss" {
+			fail("redis.url", "scheme must be redis or rediss")
+		} else if u.Host == "" {
+			fail("redis.url", "has no host")
+		} else {
+			cfg.RedisURL = f.Redis.URL
+		}
+	}
+	cfg.RateLimits.Shared = f.RateLimits.Shared
+	if f.RateLimits.Shared && f.Redis.URL == "" {
+		fail("rate_limits.shared", "needs the redis section (redis.url)")
+	}
 	cfg.RateLimits.MaxKeys = f.RateLimits.MaxKeys
 	if cfg.RateLimits.MaxKeys == 0 {
 		cfg.RateLimits.MaxKeys = DefaultRateMaxKeys

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"net"
@@ -20,19 +21,23 @@ import (
 // buckets are kept; the least recently used is forgotten first, which can
 // only be generous (a forgotten key starts with a full bucket).
 type limiter struct {
+	name  string // names the buckets in Redis: a tool, "caller" or "client_ip"
 	limit configs.Limit
 	every rate.Limit
 	now   func() time.Time
+	// shared, when set, holds the buckets for every replica; the local
+	// ones apply only while it cannot be reached.
+	shared *redisBuckets
 
 	mu      sync.Mutex
 	buckets *simplelru.LRU[string, *rate.Limiter]
 }
 
-func newLimiter(l *configs.Limit, maxKeys int, now func() time.Time) *limiter {
+func newLimiter(name string, l *configs.Limit, maxKeys int, now func() time.Time, shared *redisBuckets) *limiter {
 	if l == nil {
 		return nil
 	}
-	lim := &limiter{limit: *l, every: rate.Limit(float64(l.Requests) / l.Per.Seconds()), now: now}
+	lim := &limiter{name: name, limit: *l, every: rate.Limit(float64(l.Requests) / l.Per.Seconds()), now: now, shared: shared}
 	// NewLRU fails only for a size below 1, which configs refuses.
 	lim.buckets, _ = simplelru.NewLRU[string, *rate.Limiter](max(maxKeys, 1), nil)
 	return lim
@@ -40,9 +45,14 @@ func newLimiter(l *configs.Limit, maxKeys int, now func() time.Time) *limiter {
 
 // allow takes a token for key. When none is left it takes nothing and
 // returns how long until one is.
-func (l *limiter) allow(key string) (wait time.Duration, ok bool) {
+func (l *limiter) allow(ctx context.Context, key string) (wait time.Duration, ok bool) {
 	if l == nil {
 		return 0, true
+	}
+	if l.shared != nil {
+		if wait, ok, err := l.shared.allow(ctx, l.name, key, l.limit); err == nil {
+			return wait, ok
+		}
 	}
 	now := l.now()
 	l.mu.Lock()
@@ -91,7 +101,7 @@ func (s *Server) limitClients(h http.Handler) http.Handler {
 		if err != nil {
 			host = r.RemoteAddr
 		}
-		if wait, ok := s.clientLimit.allow(host); !ok {
+		if wait, ok := s.clientLimit.allow(r.Context(), host); !ok {
 			secs := retrySeconds(wait)
 			w.Header().Set("Retry-After", strconv.Itoa(secs))
 			writeRPCError(w, http.StatusTooManyRequests, -32000, fmt.Sprintf("too many requests from this address (%s); retry after %d seconds", s.clientLimit.describe(), secs))

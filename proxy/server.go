@@ -43,6 +43,7 @@ type Server struct {
 	cache       *responseCache // nil: no tool is cached
 	callerLimit *limiter       // rate_limits.caller; nil: none
 	clientLimit *limiter       // rate_limits.client_ip; nil: none
+	redis       *redisBuckets  // rate_limits.shared; nil: none
 
 	linkSeq atomic.Uint64
 	links   sync.Map // request link id → the HTTP request's context
@@ -77,8 +78,15 @@ func New(cfg *configs.Config, opts *Options) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, log: o.Logger, tools: map[string]*toolEntry{}}
 	maxKeys := cfg.RateLimits.MaxKeys
-	s.callerLimit = newLimiter(cfg.RateLimits.Caller, maxKeys, o.Now)
-	s.clientLimit = newLimiter(cfg.RateLimits.ClientIP, maxKeys, o.Now)
+	if cfg.RateLimits.Shared {
+		rb, err := newRedisBuckets(cfg.RedisURL, o.Logger, o.Now)
+		if err != nil {
+			return nil, err
+		}
+		s.redis = rb
+	}
+	s.callerLimit = newLimiter("caller", cfg.RateLimits.Caller, maxKeys, o.Now, s.redis)
+	s.clientLimit = newLimiter("client_ip", cfg.RateLimits.ClientIP, maxKeys, o.Now, s.redis)
 	s.mcp = mcp.NewServer(&mcp.Implementation{Name: cfg.Server.Name, Version: version}, &mcp.ServerOptions{
 		Instructions: cfg.Server.Instructions,
 		Logger:       slog.New(minLevel{o.Logger.Handler(), slog.LevelWarn}),
@@ -93,7 +101,7 @@ func New(cfg *configs.Config, opts *Options) (*Server, error) {
 			return nil, fmt.Errorf("tool %s: upstream %q is not configured", t.Name(), t.Upstream())
 		}
 		pol := cfg.Policies[t.Name()]
-		e := &toolEntry{tool: t, upstream: up, policy: pol, limit: newLimiter(pol.RateLimit, maxKeys, o.Now)}
+		e := &toolEntry{tool: t, upstream: up, policy: pol, limit: newLimiter("tool:"+t.Name(), pol.RateLimit, maxKeys, o.Now, s.redis)}
 		if pol.Cache != nil && s.cache == nil {
 			s.cache = newResponseCache(cfg.Cache, o.Now)
 		}
@@ -165,7 +173,7 @@ func callerIdentity(req *mcp.CallToolRequest) string {
 }
 
 func (s *Server) call(ctx context.Context, e *toolEntry, caller string, params *mcp.CallToolParamsRaw, header http.Header, outcome *string, status *int) *mcp.CallToolResult {
-	if res := s.checkLimits(e, caller); res != nil {
+	if res := s.checkLimits(ctx, e, caller); res != nil {
 		*outcome = "rate_limited"
 		return res
 	}
@@ -212,19 +220,19 @@ func (s *Server) call(ctx context.Context, e *toolEntry, caller string, params *
 
 // checkLimits takes a token from the tool's and the caller's buckets and
 // says when to retry if either is empty.
-func (s *Server) checkLimits(e *toolEntry, caller string) *mcp.CallToolResult {
+func (s *Server) checkLimits(ctx context.Context, e *toolEntry, caller string) *mcp.CallToolResult {
 	key := caller
 	if e.policy.RateLimit != nil && e.policy.RateLimit.PerTool {
 		key = ""
 	}
-	if wait, ok := e.limit.allow(key); !ok {
+	if wait, ok := e.limit.allow(ctx, key); !ok {
 		scope := "per caller"
 		if key == "" && e.policy.RateLimit.PerTool {
 			scope = "for all callers"
 		}
 		return s.errorResult(fmt.Sprintf("%s: rate limit exceeded (%s %s); retry after %d seconds", e.tool.Name(), e.limit.describe(), scope, retrySeconds(wait)))
 	}
-	if wait, ok := s.callerLimit.allow(caller); !ok {
+	if wait, ok := s.callerLimit.allow(ctx, caller); !ok {
 		return s.errorResult(fmt.Sprintf("%s: rate limit exceeded (%s per caller across all tools); retry after %d seconds", e.tool.Name(), s.callerLimit.describe(), retrySeconds(wait)))
 	}
 	return nil
@@ -307,10 +315,13 @@ func (s *Server) ServeStdio(ctx context.Context, in io.ReadCloser, out io.WriteC
 	return err
 }
 
-// Close releases idle upstream connections.
+// Close releases idle upstream connections and the Redis client.
 func (s *Server) Close() {
 	for _, e := range s.tools {
 		e.upstream.closeIdle()
+	}
+	if s.redis != nil {
+		s.redis.close()
 	}
 }
 
