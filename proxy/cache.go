@@ -228,7 +228,10 @@ type fetched struct {
 func (c *responseCache) do(ctx context.Context, key string, fetch func(context.Context) fetched) (res fetched, shared bool, err error) {
 	f := c.flights.join(ctx, key)
 	defer c.flights.leave(key, f)
-	ch := c.group.DoChan(key, func() (any, error) {
+	// The flight's generation is part of the singleflight key: a call that
+	// comes after every earlier caller left (and the upstream request was
+	// cancelled) starts a new request instead of joining the cancelled one.
+	ch := c.group.DoChan(key+"#"+strconv.FormatUint(f.gen, 10), func() (any, error) {
 		return fetch(f.ctx), nil
 	})
 	select {
@@ -242,14 +245,16 @@ func (c *responseCache) do(ctx context.Context, key string, fetch func(context.C
 // flights counts the callers waiting for each key, so that the upstream
 // request is cancelled only when none waits any more.
 type flights struct {
-	mu sync.Mutex
-	m  map[string]*flight
+	mu  sync.Mutex
+	m   map[string]*flight
+	gen uint64
 }
 
 type flight struct {
 	ctx     context.Context
 	cancel  context.CancelFunc
 	waiting int
+	gen     uint64
 }
 
 func (fs *flights) join(ctx context.Context, key string) *flight {
@@ -261,7 +266,8 @@ func (fs *flights) join(ctx context.Context, key string) *flight {
 		// caller's; the key includes the identity unless the tool's
 		// results are the same for everyone.
 		fctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-		f = &flight{ctx: fctx, cancel: cancel}
+		fs.gen++
+		f = &flight{ctx: fctx, cancel: cancel, gen: fs.gen}
 		fs.m[key] = f
 	}
 	f.waiting++
