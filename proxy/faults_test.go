@@ -645,7 +645,7 @@ func TestCircuitBreakerDownThenRecovers(t *testing.T) {
 		}
 		w.Write([]byte("back"))
 	})
-	srv, _ := newTestServer(t, `
+	srv, logs := newTestServer(t, `
 upstreams:
   api: { url: "${UPSTREAM}", retries: 0, circuit_breaker: { failures: 3, open_for: 200ms } }
 tools:
@@ -670,6 +670,10 @@ tools:
 	}
 	if text, isErr := callText(t, ctx, cs, "t", `{}`); isErr || text != "back" {
 		t.Fatalf("after the probe: %q", text)
+	}
+	log := logs.String()
+	if !strings.Contains(log, "msg=circuit_open upstream=api failures=3 open_for=200ms") || !strings.Contains(log, "msg=circuit_closed upstream=api") {
+		t.Errorf("the log does not tell the circuit opened and closed:\n%s", log)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"math/rand/v2"
 	"net/http"
 	"strconv"
@@ -174,6 +175,7 @@ type breakerTransport struct {
 	failures int
 	openFor  time.Duration
 	now      func() time.Time
+	log      *slog.Logger // nil: no log
 
 	mu       sync.Mutex
 	state    breakerState
@@ -223,11 +225,17 @@ func (b *breakerTransport) record(ctx context.Context, resp *http.Response, err 
 		// the next call may probe.
 		return
 	case err == nil && !upstreamDown(resp.StatusCode):
+		if b.state != closed && b.log != nil {
+			b.log.Info("circuit_closed", slog.String("upstream", b.upstream))
+		}
 		b.state, b.failed = closed, 0
 		return
 	}
 	b.failed++
-	if wasProbe || b.failed >= b.failures {
+	if wasProbe || (b.state == closed && b.failed >= b.failures) {
+		if b.log != nil {
+			b.log.Warn("circuit_open", slog.String("upstream", b.upstream), slog.Int("failures", b.failed), slog.Duration("open_for", b.openFor))
+		}
 		b.state, b.openedAt = open, b.now()
 	}
 }

@@ -93,7 +93,7 @@ func New(cfg *configs.Config, opts *Options) (*Server, error) {
 	})
 	clients := map[string]*upstreamClient{}
 	for name, u := range cfg.Upstreams {
-		clients[name] = newUpstreamClient(u, "api2mcp/"+o.Version)
+		clients[name] = newUpstreamClient(u, "api2mcp/"+o.Version, o.Logger)
 	}
 	for _, t := range cfg.Tools {
 		up, ok := clients[t.Upstream()]
@@ -230,12 +230,23 @@ func (s *Server) checkLimits(ctx context.Context, e *toolEntry, caller string) *
 		if key == "" && e.policy.RateLimit.PerTool {
 			scope = "for all callers"
 		}
-		return s.errorResult(fmt.Sprintf("%s: rate limit exceeded (%s %s); retry after %d seconds", e.tool.Name(), e.limit.describe(), scope, retrySeconds(wait)))
+		return s.limitedResult(fmt.Sprintf("%s: rate limit exceeded (%s %s)", e.tool.Name(), e.limit.describe(), scope), wait)
 	}
 	if wait, ok := s.callerLimit.allow(ctx, caller); !ok {
-		return s.errorResult(fmt.Sprintf("%s: rate limit exceeded (%s per caller across all tools); retry after %d seconds", e.tool.Name(), s.callerLimit.describe(), retrySeconds(wait)))
+		return s.limitedResult(fmt.Sprintf("%s: rate limit exceeded (%s per caller across all tools)", e.tool.Name(), s.callerLimit.describe()), wait)
 	}
 	return nil
+}
+
+// retryAfterMetaKey carries, in a rate-limited result's _meta, the seconds
+// to wait, for clients that retry on their own.
+const retryAfterMetaKey = "api2mcp/retryAfter"
+
+func (s *Server) limitedResult(msg string, wait time.Duration) *mcp.CallToolResult {
+	secs := retrySeconds(wait)
+	res := s.errorResult(fmt.Sprintf("%s; retry after %d seconds", msg, secs))
+	res.Meta = mcp.Meta{retryAfterMetaKey: secs}
+	return res
 }
 
 // fetch calls the upstream and shapes its answer; failures are shaped as

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
@@ -31,7 +32,7 @@ type upstreamClient struct {
 // maxIdleConnsPerHost bounds the idle connections kept to one upstream.
 const maxIdleConnsPerHost = 64
 
-func newUpstreamClient(u *configs.Upstream, userAgent string) *upstreamClient {
+func newUpstreamClient(u *configs.Upstream, userAgent string, log *slog.Logger) *upstreamClient {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.DialContext = (&net.Dialer{Timeout: u.ConnectTimeout, KeepAlive: 30 * time.Second}).DialContext
 	tr.MaxIdleConnsPerHost = min(maxIdleConnsPerHost, u.MaxConcurrent)
@@ -47,7 +48,7 @@ func newUpstreamClient(u *configs.Upstream, userAgent string) *upstreamClient {
 		baseParams: base,
 		transport:  tr,
 		client: &http.Client{
-			Transport: upstreamChain(u, tr),
+			Transport: upstreamChain(u, tr, log),
 			// The timeout bounds the whole call: every attempt, the waits
 			// between them and reading the body.
 			Timeout: u.Timeout,
@@ -72,11 +73,11 @@ func newUpstreamClient(u *configs.Upstream, userAgent string) *upstreamClient {
 // own concurrency slot (a retry waiting out its backoff holds none); the
 // breaker comes before the limit so that an open circuit fails at once
 // instead of queueing for a slot.
-func upstreamChain(u *configs.Upstream, tr http.RoundTripper) http.RoundTripper {
+func upstreamChain(u *configs.Upstream, tr http.RoundTripper, log *slog.Logger) http.RoundTripper {
 	rt := tr
 	rt = &limitTransport{next: rt, upstream: u.Name, slots: make(chan struct{}, u.MaxConcurrent)}
 	if u.BreakerFailures > 0 {
-		rt = &breakerTransport{next: rt, upstream: u.Name, failures: u.BreakerFailures, openFor: u.BreakerOpenFor, now: time.Now}
+		rt = &breakerTransport{next: rt, upstream: u.Name, failures: u.BreakerFailures, openFor: u.BreakerOpenFor, now: time.Now, log: log}
 	}
 	if u.Retries > 0 {
 		rt = &retryTransport{next: rt, retries: u.Retries, backoff: u.RetryBackoff, jitter: defaultJitter}
