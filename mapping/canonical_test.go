@@ -1,6 +1,7 @@
 package mapping
 
 import (
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -82,4 +83,37 @@ func TestIdempotencyKey(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "headers.idempotency-key already sets the Idempotency-Key header") {
 		t.Errorf("header and idempotency_key both set: %v", err)
 	}
+}
+
+// FuzzCanonicalArgs checks that the canonical form is valid JSON and a fixed
+// point: the canonical arguments of canonical arguments are the same bytes.
+func FuzzCanonicalArgs(f *testing.F) {
+	for _, seed := range []string{`{}`, `{"a":1,"b":[1.50,"x",null]}`, `{"n":-0.0,"big":123456789012345678901234567890}`, `{"e":1e308,"t":1e-320,"u":"\u00e9"}`} {
+		f.Add(seed)
+	}
+	tool, err := Compile(Spec{Name: "t", Upstream: "u", Path: "/x", Input: map[string]any{"type": "object", "additionalProperties": true}})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, args string) {
+		r, err := tool.BuildRequest([]byte(args), nil)
+		if err != nil {
+			return
+		}
+		c1, err := r.CanonicalArgs()
+		if err != nil {
+			t.Fatalf("CanonicalArgs(%s): %v", args, err)
+		}
+		if !json.Valid(c1) {
+			t.Fatalf("CanonicalArgs(%s) = %s, not JSON", args, c1)
+		}
+		r2, err := tool.BuildRequest(c1, nil)
+		if err != nil {
+			t.Fatalf("the canonical form %s of %s is refused: %v", c1, args, err)
+		}
+		c2, err := r2.CanonicalArgs()
+		if err != nil || string(c1) != string(c2) {
+			t.Fatalf("not a fixed point: %s → %s → %s (%v)", args, c1, c2, err)
+		}
+	})
 }

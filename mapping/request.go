@@ -273,10 +273,11 @@ func canonicalValue(v any) any {
 	return v
 }
 
-// canonicalNumber writes an integral value in full and anything else in
-// the shortest exponent form.
+// canonicalNumber writes an integral value below 2^70 in full and anything
+// else in the shortest form that reads back as the same value (1e+308, not
+// 309 digits).
 func canonicalNumber(f *big.Float) json.Number {
-	if f.IsInt() {
+	if f.IsInt() && f.MantExp(nil) <= 70 {
 		i, _ := f.Int(nil)
 		return json.Number(i.String())
 	}
