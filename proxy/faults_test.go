@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -704,5 +705,57 @@ tools:
 	}
 	if n := up.open.Load(); n > 3 {
 		t.Errorf("%d upstream connections open, want at most 3", n)
+	}
+}
+
+// stuckListener is a 127.0.0.1 port whose accept queue is full: the kernel
+// drops further SYNs, so a connection attempt hangs until its timeout.
+func stuckListener(t *testing.T) string {
+	t.Helper()
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
+	if err != nil {
+		t.Skipf("socket: %v", err)
+	}
+	t.Cleanup(func() { syscall.Close(fd) })
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Listen(fd, 0); err != nil {
+		t.Fatal(err)
+	}
+	sa, _ := syscall.Getsockname(fd)
+	addr := fmt.Sprintf("127.0.0.1:%d", sa.(*syscall.SockaddrInet4).Port)
+	// Fill the queue.
+	for range 4 {
+		c, err := net.DialTimeout("tcp", addr, 100*time.Millisecond)
+		if err != nil {
+			return addr
+		}
+		t.Cleanup(func() { c.Close() })
+	}
+	c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+	if err == nil {
+		c.Close()
+		t.Skip("this kernel accepts connections beyond the listen backlog")
+	}
+	return addr
+}
+
+func TestConnectTimeout(t *testing.T) {
+	addr := stuckListener(t)
+	srv, _ := newTestServer(t, `
+upstreams:
+  api: { url: "${UPSTREAM}", connect_timeout: 150ms, timeout: 10s, retries: 0 }
+tools:
+  - { name: t, upstream: api, path: /a }
+`, "http://"+addr)
+	cs := session(t, srv)
+	start := time.Now()
+	text, isErr := callText(t, context.Background(), cs, "t", `{}`)
+	if !isErr || !strings.Contains(text, "could not connect to upstream api within 150ms (connect_timeout)") {
+		t.Errorf("result %q, want a connect timeout", text)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("the call took %s; connect_timeout is 150ms", d)
 	}
 }

@@ -188,6 +188,8 @@ func (c *upstreamClient) describe(ctx context.Context, err error) error {
 	switch {
 	case errors.As(err, &open):
 		return &callError{msg: open.Error()}
+	case isDialTimeout(err):
+		return &callError{msg: fmt.Sprintf("could not connect to upstream %s within %s (connect_timeout)", name, c.cfg.ConnectTimeout)}
 	case ctx.Err() != nil && errors.Is(ctx.Err(), context.Canceled):
 		return &callError{msg: "the call was cancelled"}
 	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
@@ -208,6 +210,12 @@ func (c *upstreamClient) describe(ctx context.Context, err error) error {
 		msg = "transport error"
 	}
 	return &callError{msg: fmt.Sprintf("upstream %s request failed: %s", name, msg)}
+}
+
+// isDialTimeout reports whether err is a connection attempt that timed out.
+func isDialTimeout(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial" && op.Timeout()
 }
 
 // closeIdle releases idle connections.
