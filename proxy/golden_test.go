@@ -17,6 +17,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"golang.org/x/tools/txtar"
@@ -189,7 +190,10 @@ func runGolden(t *testing.T, file string) {
 	if err != nil {
 		t.Fatalf("loading mcp.yaml: %v", err)
 	}
-	srv, err := New(cfg, nil)
+	// A stopped clock: rate-limit waits and cache expiry do not depend on
+	// how fast the machine runs the scenario.
+	stopped := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	srv, err := New(cfg, &Options{Now: func() time.Time { return stopped }})
 	if err != nil {
 		t.Fatal(err)
 	}

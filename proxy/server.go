@@ -200,6 +200,13 @@ func (s *Server) call(ctx context.Context, e *toolEntry, caller string, params *
 		}
 	}
 	f, shared, err := s.cache.do(ctx, d.key, func(ctx context.Context) fetched {
+		// A flight that ended between our lookup and our joining has
+		// stored its answer: use it rather than ask again.
+		if d.lookup {
+			if shaped, ok := s.cache.get(d.key); ok {
+				return fetched{shaped: shaped, outcome: "cache_hit"}
+			}
+		}
 		f := s.fetch(ctx, e, r, header)
 		if ttl, ok := d.store(f.status, f.header, f.shaped); ok {
 			s.cache.put(d.key, f.shaped, ttl)
