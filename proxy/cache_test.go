@@ -225,3 +225,32 @@ func contextWithTimeout(t *testing.T, d time.Duration) (context.Context, context
 	t.Helper()
 	return context.WithTimeout(t.Context(), d)
 }
+
+func TestQueueTimeoutIsNotAnUpstreamFailure(t *testing.T) {
+	stub := &stubTransport{outcomes: []int{200}}
+	lt := &limitTransport{next: stub, upstream: "api", slots: make(chan struct{}, 1)}
+	b := &breakerTransport{next: lt, upstream: "api", failures: 1, openFor: time.Hour, now: time.Now}
+	lt.slots <- struct{}{} // the only slot is taken
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://127.0.0.1/", nil)
+	_, err := b.RoundTrip(req)
+	var noSlot *noSlotError
+	if !errors.As(err, &noSlot) || stub.calls != 0 {
+		t.Fatalf("with no free slot: %v (upstream calls %d), want a noSlotError", err, stub.calls)
+	}
+	c := &upstreamClient{cfg: &configs.Upstream{Name: "api", MaxConcurrent: 1, Timeout: 300 * time.Millisecond}}
+	if got := c.describe(ctx, err).Error(); got != "upstream api is busy: no free slot (max_concurrent 1) within 300ms" {
+		t.Errorf("message %q", got)
+	}
+	<-lt.slots
+	req, _ = http.NewRequest(http.MethodGet, "http://127.0.0.1/", nil)
+	resp, err := b.RoundTrip(req)
+	if err != nil {
+		t.Fatalf("after the queue timeout (failures: 1): %v, want the circuit still closed", err)
+	}
+	resp.Body.Close()
+	if len(lt.slots) != 0 {
+		t.Error("closing the body did not free the slot")
+	}
+}

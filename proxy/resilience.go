@@ -220,9 +220,9 @@ func (b *breakerTransport) record(ctx context.Context, resp *http.Response, err 
 		b.probing = false
 	}
 	switch {
-	case err != nil && errors.Is(ctx.Err(), context.Canceled):
-		// Cancelled by the caller: says nothing about the upstream, and
-		// the next call may probe.
+	case err != nil && (errors.Is(ctx.Err(), context.Canceled) || errors.As(err, new(*noSlotError))):
+		// Cancelled by the caller, or never sent: says nothing about the
+		// upstream, and the next call may probe.
 		return
 	case err == nil && !upstreamDown(resp.StatusCode):
 		if b.state != closed && b.log != nil {
@@ -256,7 +256,7 @@ func (t *limitTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		if req.Body != nil {
 			req.Body.Close()
 		}
-		return nil, req.Context().Err()
+		return nil, &noSlotError{upstream: t.upstream, err: req.Context().Err()}
 	}
 	resp, err := t.next.RoundTrip(req)
 	if err != nil {
@@ -266,6 +266,20 @@ func (t *limitTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	resp.Body = &releaseBody{ReadCloser: resp.Body, release: sync.OnceFunc(func() { <-t.slots })}
 	return resp, nil
 }
+
+// noSlotError is a request that ran out of time waiting for a concurrency
+// slot: a sign of our own queue, not of the upstream failing, so the breaker
+// does not count it.
+type noSlotError struct {
+	upstream string
+	err      error
+}
+
+func (e *noSlotError) Error() string {
+	return fmt.Sprintf("no free connection to upstream %s in time (max_concurrent)", e.upstream)
+}
+
+func (e *noSlotError) Unwrap() error { return e.err }
 
 // releaseBody frees a concurrency slot when the body is closed.
 type releaseBody struct {

@@ -49,9 +49,6 @@ func newUpstreamClient(u *configs.Upstream, userAgent string, log *slog.Logger) 
 		transport:  tr,
 		client: &http.Client{
 			Transport: upstreamChain(u, tr, log),
-			// The timeout bounds the whole call: every attempt, the waits
-			// between them and reading the body.
-			Timeout: u.Timeout,
 			// Redirects are followed only within the upstream's origin: a
 			// redirect elsewhere would carry its credentials to a stranger.
 			CheckRedirect: func(req *http.Request, via []*http.Request) error {
@@ -123,6 +120,12 @@ func (c *upstreamClient) do(ctx context.Context, r *mapping.Request, clientHeade
 	if r.Body != nil {
 		body = bytes.NewReader(r.Body)
 	}
+	// The timeout bounds the whole call: every attempt, the waits between
+	// them, a wait for a concurrency slot and reading the body. A context
+	// deadline rather than http.Client.Timeout, which would replace the
+	// cause of a failure with its own message.
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
+	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, r.Method, u.String(), body)
 	if err != nil {
 		return nil, &callError{msg: "building the upstream request failed"}
@@ -188,6 +191,8 @@ func (c *upstreamClient) describe(ctx context.Context, err error) error {
 	switch {
 	case errors.As(err, &open):
 		return &callError{msg: open.Error()}
+	case errors.As(err, new(*noSlotError)):
+		return &callError{msg: fmt.Sprintf("upstream %s is busy: no free slot (max_concurrent %d) within %s", name, c.cfg.MaxConcurrent, c.cfg.Timeout)}
 	case isDialTimeout(err):
 		return &callError{msg: fmt.Sprintf("could not connect to upstream %s within %s (connect_timeout)", name, c.cfg.ConnectTimeout)}
 	case ctx.Err() != nil && errors.Is(ctx.Err(), context.Canceled):
