@@ -375,7 +375,7 @@ func TestLoadEnvOverrideErrors(t *testing.T) {
 		// can read them.
 		"placeholder in an override": {
 			env:  env{"API2MCP_SERVER_INSTRUCTIONS": "key is ${API_KEY}", "API_KEY": "k-123456"},
-			want: []string{"server.instructions: ${…} is resolved only in the upstreams section (secrets never reach tools)"},
+			want: []string{"server.instructions: ${…} is resolved only in the upstreams section, redis.url and auth credentials (secrets never reach tools)"},
 		},
 	}
 	for name, tt := range tests {

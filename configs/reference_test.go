@@ -123,7 +123,7 @@ func TestReferenceConfig(t *testing.T) {
 		props, _ := s["properties"].(map[string]any)
 		for k, p := range props {
 			kp := strings.TrimPrefix(path+"."+k, ".")
-			if !have[kp] {
+			if !have[kp] && !notThere[kp] {
 				missing = append(missing, kp)
 			}
 			if ps, ok := p.(map[string]any); ok {
@@ -137,6 +137,10 @@ func TestReferenceConfig(t *testing.T) {
 		t.Errorf("reference.yaml does not show these keys: %s", strings.Join(missing, ", "))
 	}
 }
+
+// notThere are keys the schema has through a shared type but Load refuses
+// in that place: a rate limit's scope exists on tools only.
+var notThere = map[string]bool{"rate_limits.caller.scope": true, "rate_limits.client_ip.scope": true}
 
 // collectKeys records the key paths present in a config: maps with
 // user-chosen keys (upstreams, headers) appear as ".*", list elements as "[]".

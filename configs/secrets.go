@@ -15,16 +15,16 @@ const minSecretLen = 4
 
 // secretFields are the fields outside upstreams where ${…} is resolved:
 // front-door credentials (see also apiKeyFieldRE).
-var secretFields = map[string]bool{"auth.oauth.introspection.client_secret": true}
+var secretFields = map[string]bool{"auth.oauth.introspection.client_secret": true, "redis.url": true}
 
 var apiKeyFieldRE = regexp.MustCompile(`^auth\.api_keys\[\d+\]\.key$`)
 
 var placeholderRE = regexp.MustCompile(`\$\$|\$\{([^}]*)\}`)
 
 // checkPlaceholders reports ${…} anywhere outside the upstreams section and
-// the front door's credential fields: secrets are resolved there only, so
-// that they cannot reach expressions, descriptions or anything else an agent
-// sees.
+// the front door's credential fields and redis.url: secrets are resolved
+// there only, so that they cannot reach expressions, descriptions or
+// anything else an agent sees.
 func checkPlaceholders(raw map[string]any) []error {
 	var errs []error
 	var walk func(path string, v any)
@@ -32,7 +32,7 @@ func checkPlaceholders(raw map[string]any) []error {
 		switch v := v.(type) {
 		case map[string]any:
 			for _, k := range sortedKeys(v) {
-				if path == "" && k == "upstreams" {
+				if path == "" && k == "upstreams" || path == "redis" && k == "url" {
 					continue
 				}
 				p := k
@@ -58,7 +58,7 @@ func checkPlaceholders(raw map[string]any) []error {
 			}
 		case string:
 			if strings.Contains(v, "${") && !secretFields[path] && !apiKeyFieldRE.MatchString(path) {
-				errs = append(errs, fmt.Errorf("%s: ${…} is resolved only in the upstreams section (secrets never reach tools)", path))
+				errs = append(errs, fmt.Errorf("%s: ${…} is resolved only in the upstreams section, redis.url and auth credentials (secrets never reach tools)", path))
 			}
 		}
 	}
@@ -117,6 +117,7 @@ func resolveSecrets(f *File, o *Options) (secrets []string, unresolved map[strin
 	}
 	is := &f.Auth.OAuth.Introspection
 	is.ClientSecret = expand("auth.oauth.introspection.client_secret", is.ClientSecret)
+	f.Redis.URL = expand("redis.url", f.Redis.URL)
 	return secrets, unresolved, errs
 }
 

@@ -128,7 +128,7 @@ tools:
     upstream: api
     description: uses key ${API_KEY}
 `,
-			want: []string{"tools[0] \"t\": description: ${…} is resolved only in the upstreams section (secrets never reach tools)"},
+			want: []string{"tools[0] \"t\": description: ${…} is resolved only in the upstreams section, redis.url and auth credentials (secrets never reach tools)"},
 		},
 		"placeholder in a query expression": {
 			src: validUpstreams + `
@@ -137,7 +137,7 @@ tools:
     upstream: api
     query: {key: '"${API_KEY}"'}
 `,
-			want: []string{"tools[0] \"t\": query.key: ${…} is resolved only in the upstreams section (secrets never reach tools)"},
+			want: []string{"tools[0] \"t\": query.key: ${…} is resolved only in the upstreams section, redis.url and auth credentials (secrets never reach tools)"},
 		},
 		"placeholder in a nested input schema": {
 			src: validUpstreams + `
@@ -148,11 +148,11 @@ tools:
       properties:
         key: {type: string, default: '${API_KEY}'}
 `,
-			want: []string{"tools[0] \"t\": input.properties.key.default: ${…} is resolved only in the upstreams section (secrets never reach tools)"},
+			want: []string{"tools[0] \"t\": input.properties.key.default: ${…} is resolved only in the upstreams section, redis.url and auth credentials (secrets never reach tools)"},
 		},
 		"placeholder in the server section": {
 			src:  "server:\n  instructions: ${API_KEY}\n" + validUpstreams,
-			want: []string{"server.instructions: ${…} is resolved only in the upstreams section (secrets never reach tools)"},
+			want: []string{"server.instructions: ${…} is resolved only in the upstreams section, redis.url and auth credentials (secrets never reach tools)"},
 		},
 	}
 	for name, tt := range tests {

@@ -19,6 +19,26 @@ const (
 	DefaultMaxSessions      = 10000
 	DefaultUpstreamTimeout  = 30 * time.Second
 	DefaultMaxResponseBytes = 10 << 20 // 10 MiB
+	DefaultConnectTimeout   = 5 * time.Second
+	DefaultRetries          = 2
+	DefaultRetryBackoff     = 100 * time.Millisecond
+	DefaultBreakerFailures  = 5
+	DefaultBreakerOpenFor   = 30 * time.Second
+	// DefaultMaxConcurrent matches the idle pool kept per upstream, so that
+	// the number of upstream connections stays bounded by the pool.
+	DefaultMaxConcurrent   = 64
+	DefaultCacheMaxEntries = 10_000
+	DefaultCacheMaxBytes   = 64 << 20 // 64 MiB
+	DefaultRatePer         = time.Second
+	DefaultRateMaxKeys     = 10_000
+)
+
+// Tool cache scopes and rate-limit scopes.
+const (
+	ScopeUser   = "user"
+	ScopeShared = "shared"
+	ScopeCaller = "caller"
+	ScopeTool   = "tool"
 )
 
 // File is mcp.yaml as written, after environment overrides and secret
@@ -38,6 +58,13 @@ type File struct {
 	Prompts []PromptSpec `koanf:"prompts"`
 	// Auth is the front door; absent means mode none (loopback only).
 	Auth authn.Spec `koanf:"auth"`
+	// Cache bounds the response cache shared by every tool with a cache
+	// section.
+	Cache CacheSpec `koanf:"cache"`
+	// RateLimits are the limits that apply across tools.
+	RateLimits RateLimitsSpec `koanf:"rate_limits"`
+	// Redis is the state shared by replicas; empty means none.
+	Redis RedisSpec `koanf:"redis"`
 }
 
 // ResourceSpec is one entry of the resources section: an upstream GET
@@ -102,6 +129,42 @@ type PromptMessage struct {
 	// Image is the URI of a configured resource whose content is an image,
 	// sent as image content.
 	Image string `koanf:"image"`
+}
+
+// RedisSpec is the redis section: the Redis that replicas share state in.
+type RedisSpec struct {
+	// URL is redis://[user:password@]host:port[/db] or rediss:// for TLS. It
+	// may hold a password: ${VAR} and ${file:/path} are resolved here, and
+	// it is never shown. Empty means no Redis.
+	URL string `koanf:"url"`
+}
+
+// CacheSpec bounds the response cache shared by every tool with a cache
+// section.
+type CacheSpec struct {
+	// MaxEntries caps the number of cached results; zero means 10,000.
+	MaxEntries int `koanf:"max_entries"`
+	// MaxBytes caps the size of the cached results in bytes (their content
+	// plus a fixed overhead per entry); zero means 64 MiB. The least recently
+	// used entries are evicted first.
+	MaxBytes int64 `koanf:"max_bytes"`
+}
+
+// RateLimitsSpec is the rate_limits section.
+type RateLimitsSpec struct {
+	// Caller bounds each caller's tools/call rate across all tools; nil
+	// means no limit.
+	Caller *mapping.RateLimitSpec `koanf:"caller"`
+	// ClientIP bounds the HTTP requests of one client address at the front
+	// door, before any MCP decoding (answered 429); nil means no limit.
+	ClientIP *mapping.RateLimitSpec `koanf:"client_ip"`
+	// MaxKeys caps how many callers or addresses are tracked at once (the
+	// least recently seen are forgotten); zero means 10,000.
+	MaxKeys int `koanf:"max_keys"`
+	// Shared keeps the buckets in Redis (the redis section), so that the
+	// limits hold across replicas; false keeps them in each replica. When
+	// Redis cannot be reached a replica falls back to its own buckets.
+	Shared bool `koanf:"shared"`
 }
 
 // ServerSpec is the server section. Every field can be overridden by an
@@ -169,6 +232,36 @@ type UpstreamSpec struct {
 	// MaxResponseBytes caps the size of a response body in bytes; a larger
 	// body fails the call. Zero means 10 MiB.
 	MaxResponseBytes int64 `koanf:"max_response_bytes"`
+	// ConnectTimeout bounds establishing a connection; zero means 5s.
+	ConnectTimeout time.Duration `koanf:"connect_timeout"`
+	// Retries is how many times an idempotent call (GET, HEAD, OPTIONS, PUT,
+	// DELETE, or any request with an Idempotency-Key) is retried after a
+	// connection error, a 502/503/504, or a 429 with Retry-After, within the
+	// call's timeout; unset means 2, 0 disables retries.
+	Retries *int `koanf:"retries"`
+	// RetryBackoff is the base delay before the first retry, doubled for
+	// each next one, with full jitter; zero means 100ms.
+	RetryBackoff time.Duration `koanf:"retry_backoff"`
+	// CircuitBreaker fails calls fast while the upstream is down.
+	CircuitBreaker BreakerSpec `koanf:"circuit_breaker"`
+	// MaxConcurrent caps the requests in flight to this upstream; more wait
+	// for a slot within their call's timeout. Zero means 64.
+	MaxConcurrent int `koanf:"max_concurrent"`
+}
+
+// BreakerSpec configures an upstream's circuit breaker: after Failures
+// consecutive failures (connection errors, timeouts and 502/503/504 answers)
+// calls fail at
+// once for OpenFor, then one probe call decides whether it closes again.
+type BreakerSpec struct {
+	// Failures is the number of consecutive failures that opens the
+	// circuit; zero means 5.
+	Failures int `koanf:"failures"`
+	// OpenFor is how long the circuit stays open before a probe; zero means
+	// 30s.
+	OpenFor time.Duration `koanf:"open_for"`
+	// Disabled turns the breaker off.
+	Disabled bool `koanf:"disabled"`
 }
 
 // Config is a loaded, validated and compiled configuration.
@@ -186,6 +279,16 @@ type Config struct {
 	Auth authn.Spec
 	// Warnings are problems that do not stop the server.
 	Warnings []string
+	// Cache is the cache section with defaults applied.
+	Cache CacheSpec
+	// RateLimits are the limits across tools; nil fields mean none.
+	RateLimits RateLimits
+	// Policies are the cache and rate-limit settings of each tool, by tool
+	// name; a tool with neither has no entry.
+	Policies map[string]ToolPolicy
+	// RedisURL is the redis section's URL; empty means no Redis. Secret:
+	// never log or return it.
+	RedisURL string
 
 	secrets []string
 }
@@ -198,4 +301,43 @@ type Upstream struct {
 	Header           http.Header // secret: never log or return
 	ForwardHeaders   []string    // canonical names
 	MaxResponseBytes int64
+	ConnectTimeout   time.Duration
+	Retries          int
+	RetryBackoff     time.Duration
+	// BreakerFailures is 0 when the breaker is disabled.
+	BreakerFailures int
+	BreakerOpenFor  time.Duration
+	MaxConcurrent   int
+}
+
+// Limit is a compiled token bucket: Burst calls at once, refilled at
+// Requests per Per.
+type Limit struct {
+	Requests int
+	Per      time.Duration
+	Burst    int
+	// PerTool: one bucket for every caller of the tool (scope: tool).
+	PerTool bool
+}
+
+// RateLimits are the compiled rate_limits section.
+type RateLimits struct {
+	Caller   *Limit
+	ClientIP *Limit
+	MaxKeys  int
+	// Shared: the buckets live in Redis (Config.RedisURL is set).
+	Shared bool
+}
+
+// ToolCache is a tool's compiled cache section.
+type ToolCache struct {
+	TTL         time.Duration
+	Shared      bool
+	AllowBypass bool
+}
+
+// ToolPolicy is what package proxy applies to one tool besides its mapping.
+type ToolPolicy struct {
+	Cache     *ToolCache // nil: not cached
+	RateLimit *Limit     // nil: no limit of its own
 }

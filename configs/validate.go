@@ -1,6 +1,7 @@
 package configs
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -13,6 +14,9 @@ import (
 	"github.com/api2mcp/api2mcp/mapping"
 )
 
+// maxRetries bounds retries: each one costs the upstream a request.
+const maxRetries = 10
+
 var headerNameRE = regexp.MustCompile("^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 
 // compile checks every section, applies defaults and compiles the tools.
@@ -23,7 +27,7 @@ func compile(path string, f *File, unresolved map[string]bool) (*Config, []error
 	fail := func(field, format string, a ...any) {
 		errs = append(errs, fmt.Errorf("%s: %s", field, fmt.Sprintf(format, a...)))
 	}
-	cfg := &Config{Path: path, Server: f.Server, Upstreams: map[string]*Upstream{}}
+	cfg := &Config{Path: path, Server: f.Server, Upstreams: map[string]*Upstream{}, Policies: map[string]ToolPolicy{}}
 	applyDefaults(&cfg.Server)
 	s := cfg.Server
 	if _, port, err := net.SplitHostPort(s.Listen); err != nil {
@@ -78,6 +82,57 @@ func compile(path string, f *File, unresolved map[string]bool) (*Config, []error
 		}
 	}
 
+	cfg.Cache = f.Cache
+	if cfg.Cache.MaxEntries == 0 {
+		cfg.Cache.MaxEntries = DefaultCacheMaxEntries
+	}
+	if cfg.Cache.MaxBytes == 0 {
+		cfg.Cache.MaxBytes = DefaultCacheMaxBytes
+	}
+	if cfg.Cache.MaxEntries < 0 {
+		fail("cache.max_entries", "must not be negative")
+	}
+	if cfg.Cache.MaxBytes < 0 {
+		fail("cache.max_bytes", "must not be negative")
+	}
+	if f.Redis.URL != "" && !unresolved["redis.url"] {
+		// The URL may hold a password: errors describe it without quoting.
+		if u, err := url.Parse(f.Redis.URL); err != nil {
+			fail("redis.url", "not a valid URL")
+		} else if u.Scheme != "redis" && u.Scheme != "rediss" {
+			fail("redis.url", "scheme must be redis or rediss")
+		} else if u.Host == "" {
+			fail("redis.url", "has no host")
+		} else {
+			cfg.RedisURL = f.Redis.URL
+		}
+	}
+	cfg.RateLimits.Shared = f.RateLimits.Shared
+	if f.RateLimits.Shared && f.Redis.URL == "" {
+		fail("rate_limits.shared", "needs the redis section (redis.url)")
+	}
+	cfg.RateLimits.MaxKeys = f.RateLimits.MaxKeys
+	if cfg.RateLimits.MaxKeys == 0 {
+		cfg.RateLimits.MaxKeys = DefaultRateMaxKeys
+	}
+	if cfg.RateLimits.MaxKeys < 0 {
+		fail("rate_limits.max_keys", "must not be negative")
+	}
+	for _, l := range []struct {
+		field string
+		spec  *mapping.RateLimitSpec
+		dst   **Limit
+	}{{"rate_limits.caller", f.RateLimits.Caller, &cfg.RateLimits.Caller}, {"rate_limits.client_ip", f.RateLimits.ClientIP, &cfg.RateLimits.ClientIP}} {
+		if l.spec == nil {
+			continue
+		}
+		lim, lerrs := compileLimit(l.spec, false)
+		for _, e := range lerrs {
+			fail(l.field+"."+e.field, "%s", e.msg)
+		}
+		*l.dst = lim
+	}
+
 	seen := map[string]int{}
 	for i, spec := range f.Tools {
 		prefix := fmt.Sprintf("tools[%d]", i)
@@ -105,6 +160,11 @@ func compile(path string, f *File, unresolved map[string]bool) (*Config, []error
 					}
 				}
 			}
+		}
+		pol, perrs := compilePolicy(spec, t)
+		toolErrs = append(toolErrs, perrs...)
+		if pol.Cache != nil || pol.RateLimit != nil {
+			cfg.Policies[spec.Name] = pol
 		}
 		for _, e := range toolErrs {
 			errs = append(errs, fmt.Errorf("%s: %w", prefix, e))
@@ -181,6 +241,78 @@ func (cfg *Config) ToolScopes() []string {
 	return out
 }
 
+// compilePolicy checks a tool's cache and rate_limit sections. t is nil
+// when the mapping did not compile.
+func compilePolicy(spec mapping.Spec, t *mapping.Tool) (ToolPolicy, []error) {
+	var pol ToolPolicy
+	var errs []error
+	if c := spec.Cache; c != nil {
+		tc := &ToolCache{TTL: c.TTL, AllowBypass: c.Bypass}
+		if c.TTL <= 0 {
+			errs = append(errs, &mapping.FieldError{Field: "cache.ttl", Err: errors.New("required: a positive duration such as 30s")})
+		}
+		switch c.Scope {
+		case "", ScopeUser:
+		case ScopeShared:
+			tc.Shared = true
+		default:
+			errs = append(errs, &mapping.FieldError{Field: "cache.scope", Err: fmt.Errorf("%q is not user or shared", c.Scope)})
+		}
+		if t != nil {
+			h := t.Descriptor().Hints
+			if m := t.Method(); m != http.MethodGet && m != http.MethodHead && !h.ReadOnly {
+				errs = append(errs, &mapping.FieldError{Field: "cache", Err: fmt.Errorf("a %s tool changes things; only GET, HEAD or tools with annotations.read_only are cached", m)})
+			}
+		}
+		pol.Cache = tc
+	}
+	if spec.RateLimit != nil {
+		lim, lerrs := compileLimit(spec.RateLimit, true)
+		for _, e := range lerrs {
+			errs = append(errs, &mapping.FieldError{Field: "rate_limit." + e.field, Err: errors.New(e.msg)})
+		}
+		pol.RateLimit = lim
+	}
+	return pol, errs
+}
+
+// limitError is one problem in a rate-limit section: the sub-field and what
+// is wrong.
+type limitError struct{ field, msg string }
+
+func (e *limitError) Error() string { return e.field + ": " + e.msg }
+
+// compileLimit checks a token bucket; scope is allowed only on tools.
+func compileLimit(s *mapping.RateLimitSpec, tool bool) (*Limit, []*limitError) {
+	var errs []*limitError
+	l := &Limit{Requests: s.Requests, Per: s.Per, Burst: s.Burst}
+	if l.Per == 0 {
+		l.Per = DefaultRatePer
+	}
+	if l.Burst == 0 {
+		l.Burst = l.Requests
+	}
+	if s.Requests <= 0 {
+		errs = append(errs, &limitError{"requests", "required: a positive number of calls per period"})
+	}
+	if s.Per < 0 {
+		errs = append(errs, &limitError{"per", "must not be negative"})
+	}
+	if s.Burst < 0 {
+		errs = append(errs, &limitError{"burst", "must not be negative"})
+	}
+	switch {
+	case s.Scope == "" || s.Scope == ScopeCaller:
+	case s.Scope == ScopeTool && tool:
+		l.PerTool = true
+	case !tool:
+		errs = append(errs, &limitError{"scope", "only a tool's rate_limit has a scope"})
+	default:
+		errs = append(errs, &limitError{"scope", fmt.Sprintf("%q is not caller or tool", s.Scope)})
+	}
+	return l, errs
+}
+
 func unjoin(err error) []error {
 	if j, ok := err.(interface{ Unwrap() []error }); ok {
 		return j.Unwrap()
@@ -232,6 +364,50 @@ func compileUpstream(name string, spec UpstreamSpec, unresolved map[string]bool)
 	}
 	if u.MaxResponseBytes < 0 {
 		fail("max_response_bytes", "must not be negative")
+	}
+	u.ConnectTimeout = spec.ConnectTimeout
+	if u.ConnectTimeout == 0 {
+		u.ConnectTimeout = DefaultConnectTimeout
+	}
+	if u.ConnectTimeout < 0 {
+		fail("connect_timeout", "must not be negative")
+	}
+	u.Retries = DefaultRetries
+	if spec.Retries != nil {
+		u.Retries = *spec.Retries
+	}
+	if u.Retries < 0 || u.Retries > maxRetries {
+		fail("retries", "must be 0 to %d", maxRetries)
+	}
+	u.RetryBackoff = spec.RetryBackoff
+	if u.RetryBackoff == 0 {
+		u.RetryBackoff = DefaultRetryBackoff
+	}
+	if u.RetryBackoff < 0 {
+		fail("retry_backoff", "must not be negative")
+	}
+	cb := spec.CircuitBreaker
+	if !cb.Disabled {
+		u.BreakerFailures, u.BreakerOpenFor = cb.Failures, cb.OpenFor
+		if u.BreakerFailures == 0 {
+			u.BreakerFailures = DefaultBreakerFailures
+		}
+		if u.BreakerOpenFor == 0 {
+			u.BreakerOpenFor = DefaultBreakerOpenFor
+		}
+	}
+	if cb.Failures < 0 {
+		fail("circuit_breaker.failures", "must not be negative")
+	}
+	if cb.OpenFor < 0 {
+		fail("circuit_breaker.open_for", "must not be negative")
+	}
+	u.MaxConcurrent = spec.MaxConcurrent
+	if u.MaxConcurrent == 0 {
+		u.MaxConcurrent = DefaultMaxConcurrent
+	}
+	if u.MaxConcurrent < 0 {
+		fail("max_concurrent", "must not be negative")
 	}
 	// The URL may carry a secret (an API key in the query): errors describe it
 	// without quoting it. A field whose ${…} failed is already reported and

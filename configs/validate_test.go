@@ -294,7 +294,7 @@ func TestLoadAuth(t *testing.T) {
 		},
 		"placeholder elsewhere in auth": {
 			src:  publicURL + "auth:\n  mode: oauth\n  oauth:\n    issuer: '${ISSUER}'\n",
-			want: []string{"auth.oauth.issuer: ${…} is resolved only in the upstreams section (secrets never reach tools)", `auth.oauth.issuer: "${ISSUER}" is not an absolute http(s) URL`},
+			want: []string{"auth.oauth.issuer: ${…} is resolved only in the upstreams section, redis.url and auth credentials (secrets never reach tools)", `auth.oauth.issuer: "${ISSUER}" is not an absolute http(s) URL`},
 		},
 		"keys in mode none": {
 			src:  "auth:\n  api_keys: [{ name: a, key: '${KEY_A}' }]\n",

@@ -25,7 +25,14 @@ const calls = [
   ['not_found', 'get_pet', { id: 99 }],
   ['bad_args', 'get_pet', { id: 'one', colour: 'red' }],
   ['unknown_tool', 'no_such_tool', {}],
+  // Cached: the second call is answered without asking the upstream.
+  ['cached_1', 'get_pet_cached', { id: 2 }],
+  ['cached_2', 'get_pet_cached', { id: 2 }],
 ];
+
+// cancelAfter: the 'slow' call is aborted after this long, which makes the
+// SDK send notifications/cancelled.
+const cancelAfter = 300;
 
 function transportFor(args) {
   const [mode, target, config] = args;
@@ -79,6 +86,15 @@ async function main() {
       if (!isServerError(err)) throw err;
       report.calls[key] = { error: { code: err.code, message: err.message } };
     }
+  }
+
+  const abort = new AbortController();
+  setTimeout(() => abort.abort('e2e cancels'), cancelAfter);
+  try {
+    await client.callTool({ name: 'slow', arguments: {} }, undefined, { ...opts, signal: abort.signal });
+    report.cancelled = false;
+  } catch (err) {
+    report.cancelled = abort.signal.aborted;
   }
 
   if (transport instanceof StreamableHTTPClientTransport) {

@@ -69,7 +69,7 @@ func TestClientMatrix(t *testing.T) {
 				for _, tool := range list.Tools {
 					names = append(names, tool.Name)
 				}
-				if diff := cmp.Diff([]string{"find_pets", "get_pet"}, names); diff != "" {
+				if diff := cmp.Diff([]string{"find_pets", "get_pet", "get_pet_cached", "slow"}, names); diff != "" {
 					t.Errorf("tools (-want +got):\n%s", diff)
 				}
 				var res struct {
@@ -96,7 +96,7 @@ func TestClientMatrix(t *testing.T) {
 				if err := json.Unmarshal(out, &rep); err != nil {
 					t.Fatalf("report: %v\n%s", err, out)
 				}
-				if diff := cmp.Diff([]string{"find_pets", "get_pet"}, rep.Tools); diff != "" {
+				if diff := cmp.Diff([]string{"find_pets", "get_pet", "get_pet_cached", "slow"}, rep.Tools); diff != "" {
 					t.Errorf("tools (-want +got):\n%s", diff)
 				}
 				if rep.OK.IsError || !strings.Contains(rep.OK.text(), `"name":"Rex"`) {

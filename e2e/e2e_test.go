@@ -108,10 +108,20 @@ func TestTransports(t *testing.T) {
 			}
 
 			checkReport(t, rep, tt.wantSession)
+			if !rep.Cancelled {
+				t.Error("the client's slow call was not cancelled")
+			}
+			select {
+			case <-up.slowCancelled:
+			case <-time.After(5 * time.Second):
+				t.Error("notifications/cancelled did not cancel the upstream request")
+			}
 			want := []upstreamRequest{
 				{Method: "GET", Path: "/pets/1", APIKey: secret},
 				{Method: "GET", Path: "/pets", Query: "status=pending", APIKey: secret},
 				{Method: "GET", Path: "/pets/99", APIKey: secret},
+				{Method: "GET", Path: "/pets/2", APIKey: secret}, // once: the second call is a cache hit
+				{Method: "GET", Path: "/slow", APIKey: secret},
 			}
 			if diff := cmp.Diff(want, up.requests()); diff != "" {
 				t.Errorf("upstream requests (-want +got):\n%s", diff)
@@ -141,7 +151,7 @@ func checkReport(t *testing.T, rep *report, wantSession bool) {
 	if rep.Session != wantSession {
 		t.Errorf("Streamable HTTP session: got %v, want %v", rep.Session, wantSession)
 	}
-	if diff := cmp.Diff([]string{"find_pets", "get_pet"}, slices.Sorted(slices.Values(rep.Tools))); diff != "" {
+	if diff := cmp.Diff([]string{"find_pets", "get_pet", "get_pet_cached", "slow"}, slices.Sorted(slices.Values(rep.Tools))); diff != "" {
 		t.Errorf("tools/list names (-want +got):\n%s", diff)
 	}
 
@@ -154,6 +164,8 @@ func checkReport(t *testing.T, rep *report, wantSession bool) {
 	}{
 		{call: "ok", want: shaped{Texts: []any{rex}, Structured: rex}},
 		{call: "list", want: shaped{Texts: []any{pending}, Structured: map[string]any{"result": pending}}},
+		{call: "cached_1", want: shaped{Texts: []any{asJSON(t, pets[1])}, Structured: asJSON(t, pets[1])}},
+		{call: "cached_2", want: shaped{Texts: []any{asJSON(t, pets[1])}, Structured: asJSON(t, pets[1])}},
 	}
 	for _, s := range successes {
 		got := rep.result(t, s.call)
@@ -202,10 +214,11 @@ func checkReport(t *testing.T, rep *report, wantSession bool) {
 
 // report is what client.mjs prints.
 type report struct {
-	Server  implementation         `json:"server"`
-	Session bool                   `json:"session"`
-	Tools   []string               `json:"tools"`
-	Calls   map[string]callOutcome `json:"calls"`
+	Server    implementation         `json:"server"`
+	Session   bool                   `json:"session"`
+	Tools     []string               `json:"tools"`
+	Calls     map[string]callOutcome `json:"calls"`
+	Cancelled bool                   `json:"cancelled"` // the slow call was aborted
 }
 
 type implementation struct {
@@ -383,6 +396,22 @@ tools:
       properties:
         id: { type: integer, minimum: 1 }
       required: [id]
+
+  - name: get_pet_cached
+    description: Get one pet by its id, from the cache when asked recently.
+    upstream: petstore
+    path: /pets/{id}
+    input:
+      type: object
+      properties:
+        id: { type: integer, minimum: 1 }
+      required: [id]
+    cache: { ttl: 1h }
+
+  - name: slow
+    description: Never answers; the client cancels it.
+    upstream: petstore
+    path: /slow
 `
 	path := filepath.Join(t.TempDir(), "mcp.yaml")
 	if err := os.WriteFile(path, []byte(config), 0o600); err != nil {
@@ -515,6 +544,8 @@ type upstreamRequest struct {
 // upstream is a fake petstore API that records every request.
 type upstream struct {
 	URL string
+	// slowCancelled is closed when the request to /slow is cancelled.
+	slowCancelled chan struct{}
 
 	mu   sync.Mutex
 	reqs []upstreamRequest
@@ -522,8 +553,15 @@ type upstream struct {
 
 func startUpstream(t *testing.T) *upstream {
 	t.Helper()
-	u := &upstream{}
+	u := &upstream{slowCancelled: make(chan struct{})}
 	mux := http.NewServeMux()
+	mux.HandleFunc("GET /slow", func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+			close(u.slowCancelled)
+		case <-time.After(30 * time.Second):
+		}
+	})
 	mux.HandleFunc("GET /pets", func(w http.ResponseWriter, r *http.Request) {
 		status := r.URL.Query().Get("status")
 		out := []pet{}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/big"
 	"net/http"
 	"sort"
 	"strings"
@@ -96,6 +97,29 @@ func (t *Tool) BuildRequest(raw json.RawMessage, claims map[string]any) (*Reques
 			r.Header = http.Header{}
 		}
 		r.Header[p.name] = []string{s}
+	}
+	if t.idemKey != nil {
+		v, err := t.idemKey.run(env)
+		if err != nil {
+			return nil, err
+		}
+		vals, err := textValues(v)
+		if err != nil {
+			return nil, &EvalError{Field: t.idemKey.field, Err: err}
+		}
+		switch {
+		case len(vals) > 1:
+			return nil, &EvalError{Field: t.idemKey.field, Err: fmt.Errorf("want one value, got %d", len(vals))}
+		case len(vals) == 1 && (vals[0] == "" || len(vals[0]) > maxIdempotencyKey):
+			return nil, &EvalError{Field: t.idemKey.field, Err: fmt.Errorf("the key must be 1 to %d characters, got %d", maxIdempotencyKey, len(vals[0]))}
+		case len(vals) == 1 && strings.ContainsFunc(vals[0], func(r rune) bool { return r < 0x20 || r == 0x7f }):
+			return nil, &EvalError{Field: t.idemKey.field, Err: errors.New("the key contains a control character")}
+		case len(vals) == 1:
+			if r.Header == nil {
+				r.Header = http.Header{}
+			}
+			r.Header[idempotencyHeader] = vals
+		}
 	}
 
 	var jsonBody any
@@ -193,6 +217,10 @@ func (t *Tool) BuildRequest(raw json.RawMessage, claims map[string]any) (*Reques
 	return r, nil
 }
 
+// maxIdempotencyKey bounds an Idempotency-Key value (the IETF draft's
+// servers commonly accept up to 255 characters).
+const maxIdempotencyKey = 255
+
 // Query limits: servers refuse more (Go's net/http takes 10,000 parameters,
 // common proxies 8 KiB to 64 KiB of request line), and an argument array
 // must not turn into an unbounded URL.
@@ -217,4 +245,51 @@ func (t *Tool) checkRules(env *RequestEnv) error {
 		return &ArgumentError{Problems: problems}
 	}
 	return nil
+}
+
+// CanonicalArgs returns the validated arguments (defaults applied) as
+// canonical JSON: object keys sorted, numbers written in one form whatever
+// the caller sent (1, 1.0 and 1e0 are the same), no insignificant space. Two
+// calls with the same canonical arguments build the same request.
+func (r *Request) CanonicalArgs() ([]byte, error) {
+	return json.Marshal(canonicalValue(r.args))
+}
+
+func canonicalValue(v any) any {
+	switch v := v.(type) {
+	case map[string]any:
+		out := make(map[string]any, len(v))
+		for k, e := range v {
+			out[k] = canonicalValue(e)
+		}
+		return out
+	case []any:
+		out := make([]any, len(v))
+		for i, e := range v {
+			out[i] = canonicalValue(e)
+		}
+		return out
+	case float64:
+		return canonicalNumber(new(big.Float).SetFloat64(v))
+	case int:
+		return json.Number(fmt.Sprint(v))
+	case json.Number:
+		f, _, err := big.ParseFloat(string(v), 10, 256, big.ToNearestEven)
+		if err != nil {
+			return v
+		}
+		return canonicalNumber(f)
+	}
+	return v
+}
+
+// canonicalNumber writes an integral value below 2^70 in full and anything
+// else in the shortest form that reads back as the same value (1e+308, not
+// 309 digits).
+func canonicalNumber(f *big.Float) json.Number {
+	if f.IsInt() && f.MantExp(nil) <= 70 {
+		i, _ := f.Int(nil)
+		return json.Number(i.String())
+	}
+	return json.Number(f.Text('g', -1))
 }

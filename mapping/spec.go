@@ -1,5 +1,7 @@
 package mapping
 
+import "time"
+
 // Spec is one tool as declared in mcp.yaml. Package configs decodes it; [Compile]
 // turns it into a [Tool]. Every mapping value (query, headers, body) is an expr
 // expression over the typed request environment (args, claims), not a
@@ -78,6 +80,44 @@ type Spec struct {
 	MaxResultBytes int `koanf:"max_result_bytes"`
 	// Annotations override the hints derived from the HTTP method.
 	Annotations Annotations `koanf:"annotations"`
+	// IdempotencyKey is an expression whose string result is sent as the
+	// Idempotency-Key header (nil sends none), so that a repeated call does
+	// not repeat the action upstream; for example 'args.order_id' or
+	// '"transfer-" + args.request_id'. Not allowed on GET and
+	// HEAD, which are safe already. A request carrying the header may be
+	// retried like an idempotent one.
+	IdempotencyKey string `koanf:"idempotency_key"`
+	// Cache caches this tool's successful results; nil caches nothing. It is
+	// plain data here: package configs checks it and package proxy applies it.
+	Cache *CacheSpec `koanf:"cache"`
+	// RateLimit bounds how often the tool may be called; nil means no limit
+	// of its own. Plain data, applied by package proxy.
+	RateLimit *RateLimitSpec `koanf:"rate_limit"`
+}
+
+// CacheSpec is a tool's cache section.
+type CacheSpec struct {
+	// TTL is how long a result is served from the cache; required, positive.
+	TTL time.Duration `koanf:"ttl"`
+	// Scope is "user" (the default: each caller has its own entries) or
+	// "shared" (one entry for every caller: only for public data).
+	Scope string `koanf:"scope"`
+	// Bypass lets a call skip the cache lookup (and refresh the entry) by
+	// sending _meta {"api2mcp/cache": "no-cache"}; false ignores that request.
+	Bypass bool `koanf:"bypass"`
+}
+
+// RateLimitSpec is a token bucket: Requests per Per, with bursts of Burst.
+type RateLimitSpec struct {
+	// Requests is the number of calls allowed per Per; required, positive.
+	Requests int `koanf:"requests"`
+	// Per is the period of Requests; zero means one second.
+	Per time.Duration `koanf:"per"`
+	// Burst is how many calls may come at once; zero means Requests.
+	Burst int `koanf:"burst"`
+	// Scope is "caller" (the default: each caller has its own bucket) or
+	// "tool" (one bucket for all callers). Only for a tool's rate_limit.
+	Scope string `koanf:"scope"`
 }
 
 // Annotations are the MCP tool hints. Unset fields are derived from the

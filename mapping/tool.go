@@ -43,6 +43,7 @@ type Tool struct {
 	// used by the path go to the query (GET, HEAD, DELETE) or the JSON body.
 	defaultRule bool
 	toQuery     bool
+	idemKey     *program // idempotency_key; nil: none
 }
 
 type namedProgram struct {
@@ -54,6 +55,9 @@ type rule struct {
 	*program
 	message string
 }
+
+// idempotencyHeader is the header set from idempotency_key.
+const idempotencyHeader = "Idempotency-Key"
 
 // DefaultMaxResultBytes caps a result when a tool sets no max_result_bytes.
 const DefaultMaxResultBytes = 100 << 10
@@ -228,6 +232,21 @@ func Compile(spec Spec) (*Tool, error) {
 		}
 		seenHeaders[canon] = t.headers[i].name
 		t.headers[i].name = canon
+	}
+
+	if spec.IdempotencyKey != "" {
+		switch {
+		case t.method == http.MethodGet || t.method == http.MethodHead:
+			fail("idempotency_key", "a %s request is safe already; an Idempotency-Key is for POST, PATCH and the like", t.method)
+		case seenHeaders[idempotencyHeader] != "":
+			fail("idempotency_key", "headers.%s already sets the Idempotency-Key header", seenHeaders[idempotencyHeader])
+		default:
+			p, err := compileExpr("idempotency_key", spec.IdempotencyKey, in)
+			if err != nil {
+				errs = append(errs, &FieldError{Err: err})
+			}
+			t.idemKey = p
+		}
 	}
 
 	switch b := spec.Body.(type) {

@@ -54,9 +54,10 @@ func (s *Server) sdkIdentity(h http.Handler) http.Handler {
 // caller is the identity of a tool call as the SDK hands it over, and
 // whether one is required.
 type caller struct {
-	scopes []string
-	claims map[string]any
-	known  bool // an identity came with the call
+	subject string // who: keys the cache and per-caller rate limits
+	scopes  []string
+	claims  map[string]any
+	known   bool // an identity came with the call
 }
 
 type localKey struct{}
@@ -75,7 +76,7 @@ func callerOf(ctx context.Context, extra *mcp.RequestExtra) caller {
 		return caller{}
 	}
 	claims, _ := ti.Extra[claimsKey].(map[string]any)
-	return caller{scopes: ti.Scopes, claims: claims, known: true}
+	return caller{subject: ti.UserID, scopes: ti.Scopes, claims: claims, known: true}
 }
 
 func (c caller) has(scopes []string) bool {

@@ -18,7 +18,7 @@ import (
 // (b.SetParallelism on the machine's GOMAXPROCS). Compare ns/op of
 // BenchmarkUpstreamDirect and BenchmarkProxiedToolCall from one run:
 //
-//	go test ./proxy -run '^$' -bench 'UpstreamDirect|ProxiedToolCall' -benchmem
+//	go test ./proxy -run '^$' -bench 'UpstreamDirect|ProxiedToolCall|CachedToolCall' -benchmem
 const benchConcurrency = 16
 
 var petJSON = []byte(`{"id":1,"name":"Rex","status":"available","tags":["dog"]}`)
@@ -56,11 +56,15 @@ func BenchmarkUpstreamDirect(b *testing.B) {
 	})
 }
 
-func BenchmarkProxiedToolCall(b *testing.B) { benchProxied(b, "", "", true) }
+func BenchmarkProxiedToolCall(b *testing.B) { benchProxied(b, "", "", "", true) }
 
 // BenchmarkProxiedToolCallSDK is the same call through the SDK alone (the
 // fast path off): the reference the fast path is measured against.
-func BenchmarkProxiedToolCallSDK(b *testing.B) { benchProxied(b, "", "", false) }
+func BenchmarkProxiedToolCallSDK(b *testing.B) { benchProxied(b, "", "", "", false) }
+
+// BenchmarkCachedToolCall is BenchmarkProxiedToolCall with every call a
+// cache hit: compare its ns/op with BenchmarkUpstreamDirect's.
+func BenchmarkCachedToolCall(b *testing.B) { benchProxied(b, "", "", "cache: { ttl: 1h }", true) }
 
 // BenchmarkProxiedToolCallJWT is BenchmarkProxiedToolCall behind the OAuth
 // front door: every call carries an RS256 JWT that is verified (signature,
@@ -79,7 +83,7 @@ auth:
   mode: oauth
   oauth: { issuer: %q }
 `, as.Issuer)
-	benchProxied(b, auth, as.Sign(b, k, as.Claims("https://mcp.example.com", "bench", "")), true)
+	benchProxied(b, auth, as.Sign(b, k, as.Claims("https://mcp.example.com", "bench", "")), "", true)
 }
 
 // BenchmarkProxiedToolCallAPIKey is the same with an API key.
@@ -89,10 +93,12 @@ auth:
   mode: api_key
   api_keys: [{ name: bench, key: bench-key-0123456789 }]
 `
-	benchProxied(b, auth, "bench-key-0123456789", true)
+	benchProxied(b, auth, "bench-key-0123456789", "", true)
 }
 
-func benchProxied(b *testing.B, auth, token string, fast bool) {
+// benchProxied measures tools/call behind auth (a config section; token is
+// sent as the bearer) with extra added to the tool.
+func benchProxied(b *testing.B, auth, token, extra string, fast bool) {
 	up := benchUpstream(b)
 	yaml := auth + fmt.Sprintf(`
 upstreams:
@@ -102,7 +108,8 @@ tools:
     upstream: api
     path: /pets/{id}
     input: { type: object, properties: { id: { type: integer } }, required: [id] }
-`, up.URL)
+    %s
+`, up.URL, extra)
 	cfg, err := configs.Load("mcp.yaml", &configs.Options{
 		Environ:   func() []string { return nil },
 		LookupEnv: func(string) (string, bool) { return "bench-secret", true },

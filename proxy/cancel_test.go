@@ -14,7 +14,7 @@ import (
 // TestCancellationReachesUpstream: when the client gives up on a call (it
 // cancels, so the Go SDK client sends notifications/cancelled or drops the
 // request), the upstream request is cancelled too.
-func TestCancellationReachesUpstream(t *testing.T) {
+func TestCancellationOnEveryTransport(t *testing.T) {
 	for _, tt := range []struct {
 		name     string
 		stateful bool

@@ -17,6 +17,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"golang.org/x/tools/txtar"
@@ -89,7 +90,7 @@ type exchange struct {
 }
 
 // recordedHeaders are the upstream request headers a scenario shows.
-var recordedHeaders = []string{"X-Api-Key", "Content-Type", "X-Tenant-Id", "X-Request-Tag", "Authorization", "Cookie", "X-Caller", "X-Forwarded-User"}
+var recordedHeaders = []string{"X-Api-Key", "Content-Type", "X-Tenant-Id", "X-Request-Tag", "Authorization", "Cookie", "X-Caller", "X-Forwarded-User", "Idempotency-Key"}
 
 func runGolden(t *testing.T, file string) {
 	ar, err := txtar.ParseFile(file)
@@ -199,7 +200,10 @@ func runGolden(t *testing.T, file string) {
 	if err != nil {
 		t.Fatalf("loading mcp.yaml: %v", err)
 	}
-	srv, err := New(cfg, nil)
+	// A stopped clock: rate-limit waits and cache expiry do not depend on
+	// how fast the machine runs the scenario.
+	stopped := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	srv, err := New(cfg, &Options{Now: func() time.Time { return stopped }})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -94,24 +95,70 @@ func (s *Server) AdminHandler() http.Handler {
 
 // mcpChain wraps an MCP endpoint, outermost first:
 //
-//  1. request id: every response and log line of the request carries it;
-//  2. Host and Origin checks: a rebound name or a foreign page learns
+//  1. client-address rate limit: a flood is turned away at the cheapest
+//     point, before anything is read (429);
+//  2. request id: every response and log line of the request carries it;
+//  3. Host and Origin checks: a rebound name or a foreign page learns
 //     nothing, not even whether it would need a token, and CORS preflights
 //     (which carry no credentials) are answered here;
-//  3. front door (authn): no body is read for a caller who is not
+//  4. front door (authn): no body is read for a caller who is not
 //     authenticated, and identity headers sent by the client are removed;
-//  4. body check: bounded and checked to be JSON, so that oversized and
+//  5. body check: bounded and checked to be JSON, so that oversized and
 //     malformed messages get JSON-RPC errors (the SDK answers them in plain
 //     text);
-//  5. session cap: only valid, authenticated requests may open a session;
-//  6. per-tool scopes: a tools/call the token lacks scopes for gets the
-//     403 step-up challenge; it needs the identity (3) and the body (4);
-//  7. identity handed to the SDK (req.Extra.TokenInfo), last so that
-//     nothing above depends on the SDK's view of it.
+//  6. session cap: only valid, authenticated requests may open a session;
+//  7. per-tool scopes: a tools/call the token lacks scopes for gets the
+//     403 step-up challenge; it needs the identity (4) and the body (5);
+//  8. identity handed to the SDK (req.Extra.TokenInfo), so that nothing
+//     above depends on the SDK's view of it;
+//  9. linkRequest, just before the SDK, so that only requests that reach
+//     it are registered.
 //
 // Inside it, /mcp has the stateless tools/call fast path (fastCall).
 func (s *Server) mcpChain(h http.Handler) http.Handler {
-	return requestID(s.checkHost(s.checkOrigin(s.auth.Middleware(s.checkBody(s.capSessions(s.toolScopes(s.sdkIdentity(h))))))))
+	return s.limitClients(requestID(s.checkHost(s.checkOrigin(s.auth.Middleware(s.checkBody(s.capSessions(s.toolScopes(s.sdkIdentity(s.linkRequest(h))))))))))
+}
+
+// requestLinkHeader carries, from linkRequest to the tool handler, the id
+// under which a POST's context is registered. A client's own value is
+// dropped.
+const requestLinkHeader = "X-Api2mcp-Request-Link"
+
+// linkRequest registers each POST's context so that the tool handler can
+// stop its upstream call when the client goes away. The SDK ties the
+// handler to the HTTP request only for protocol 2026-07-28; for older
+// versions the POST carrying a tools/call is its whole life as well (its
+// answer can be delivered nowhere else: no event store is kept), so the
+// same holds.
+func (s *Server) linkRequest(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.Header.Del(requestLinkHeader)
+		if r.Method != http.MethodPost {
+			h.ServeHTTP(w, r)
+			return
+		}
+		id := strconv.FormatUint(s.linkSeq.Add(1), 36)
+		s.links.Store(id, r.Context())
+		defer s.links.Delete(id)
+		r.Header.Set(requestLinkHeader, id)
+		h.ServeHTTP(w, r)
+	})
+}
+
+// linkedContext returns ctx, cancelled also when the HTTP request that
+// carried the call ends.
+func (s *Server) linkedContext(ctx context.Context, header http.Header) (context.Context, context.CancelFunc) {
+	id := header.Get(requestLinkHeader)
+	if id == "" {
+		return ctx, func() {}
+	}
+	v, ok := s.links.Load(id)
+	if !ok {
+		return ctx, func() {}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	stop := context.AfterFunc(v.(context.Context), cancel)
+	return ctx, func() { stop(); cancel() }
 }
 
 var requestIDRE = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,128}$`)

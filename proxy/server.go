@@ -32,6 +32,8 @@ type Options struct {
 	// Version is reported at initialize when the config sets none, and in the
 	// upstream User-Agent.
 	Version string
+	// Now is the clock of cache expiry and rate limits; nil means time.Now.
+	Now func() time.Time
 }
 
 // Server serves one configuration's tools over every transport. The tools,
@@ -51,6 +53,15 @@ type Server struct {
 	inflight   atomic.Int64
 	ready      atomic.Bool
 	auth       *authn.Authenticator
+	now        func() time.Time
+
+	cache       *responseCache // shared by every tool with a cache section
+	callerLimit *limiter       // rate_limits.caller; nil: none
+	clientLimit *limiter       // rate_limits.client_ip; nil: none
+	redis       *redisBuckets  // rate_limits.shared; nil: none
+
+	linkSeq atomic.Uint64
+	links   sync.Map // request link id → the HTTP request's context
 }
 
 // state is one loaded configuration's runtime: immutable once stored.
@@ -69,6 +80,8 @@ type toolEntry struct {
 	tool     *mapping.Tool
 	upstream *upstreamClient
 	cfg      *configs.Config // for redaction: the secrets this call may meet
+	policy   configs.ToolPolicy
+	limit    *limiter // rate_limit; nil: none
 }
 
 // New builds the MCP server and the upstream clients for cfg. It has no side
@@ -88,7 +101,23 @@ func New(cfg *configs.Config, opts *Options) (*Server, error) {
 	if version == "" {
 		version = o.Version
 	}
-	s := &Server{cfg: cfg, log: o.Logger, version: o.Version}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	s := &Server{cfg: cfg, log: o.Logger, version: o.Version, now: o.Now}
+	maxKeys := cfg.RateLimits.MaxKeys
+	if cfg.RateLimits.Shared {
+		rb, err := newRedisBuckets(cfg.RedisURL, o.Logger, o.Now)
+		if err != nil {
+			return nil, err
+		}
+		s.redis = rb
+	}
+	s.callerLimit = newLimiter("caller", cfg.RateLimits.Caller, maxKeys, o.Now, s.redis)
+	s.clientLimit = newLimiter("client_ip", cfg.RateLimits.ClientIP, maxKeys, o.Now, s.redis)
+	// The cache is made up front (it is empty until a tool with a cache
+	// section stores something), so that a reload can add cached tools.
+	s.cache = newResponseCache(cfg.Cache, o.Now)
 	a, err := authn.New(cfg.Auth, cfg.Server.PublicURL, &authn.Options{
 		Logger:          o.Logger,
 		ResourceName:    cfg.Server.Name,
@@ -125,14 +154,16 @@ func (s *Server) newState(cfg *configs.Config) (*state, error) {
 	st := &state{cfg: cfg, clients: map[string]*upstreamClient{}, tools: map[string]*toolEntry{}, registered: map[string][]byte{},
 		anyScopes: len(cfg.ToolScopes()) > 0}
 	for name, u := range cfg.Upstreams {
-		st.clients[name] = newUpstreamClient(u, "api2mcp/"+s.version, s.tracing)
+		st.clients[name] = newUpstreamClient(u, "api2mcp/"+s.version, s.log, s.tracing)
 	}
 	for _, t := range cfg.Tools {
 		up, ok := st.clients[t.Upstream()]
 		if !ok {
 			return nil, fmt.Errorf("tool %s: upstream %q is not configured", t.Name(), t.Upstream())
 		}
-		st.tools[t.Name()] = &toolEntry{tool: t, upstream: up, cfg: cfg}
+		pol := cfg.Policies[t.Name()]
+		st.tools[t.Name()] = &toolEntry{tool: t, upstream: up, cfg: cfg, policy: pol,
+			limit: newLimiter("tool:"+t.Name(), pol.RateLimit, cfg.RateLimits.MaxKeys, s.now, s.redis)}
 	}
 	return st, nil
 }
@@ -271,9 +302,10 @@ func mcpTool(d mapping.Descriptor) *mcp.Tool {
 	}
 }
 
-// handler is the tool handler: map, call, shape. Everything that goes wrong
-// in a call becomes an isError result for the model; it never returns a Go
-// error, which the SDK would turn into a protocol error.
+// handler is the tool handler: authorize, limit, map, look up, call, shape,
+// store. Everything that goes wrong in a call becomes an isError result for
+// the model; it never returns a Go error, which the SDK would turn into a
+// protocol error.
 func (s *Server) handler(name string) mcp.ToolHandler {
 	return func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		s.inflight.Add(1)
@@ -289,6 +321,8 @@ func (s *Server) handler(name string) mcp.ToolHandler {
 		if req.Extra != nil {
 			header = req.Extra.Header
 		}
+		ctx, cancel := s.linkedContext(ctx, header)
+		defer cancel()
 		outcome, status := "ok", 0
 		ctx = s.tracing.prop.Extract(ctx, propagation.HeaderCarrier(header))
 		ctx, span := s.tracing.tracer.Start(ctx, "tools/call "+name, trace.WithSpanKind(trace.SpanKindServer),
@@ -297,7 +331,7 @@ func (s *Server) handler(name string) mcp.ToolHandler {
 		c := callerOf(ctx, req.Extra)
 		var res *mcp.CallToolResult
 		if s.authorize(ctx, c, e) {
-			res = s.call(ctx, e, req.Params.Arguments, c.claims, header, progressNotes(ctx, req), &outcome, &status)
+			res = s.call(ctx, e, c, req.Params, header, progressNotes(ctx, req), &outcome, &status)
 		} else {
 			outcome = "denied"
 			res = errorResult(e.cfg, name+": access denied")
@@ -314,8 +348,15 @@ func (s *Server) handler(name string) mcp.ToolHandler {
 	}
 }
 
-func (s *Server) call(ctx context.Context, e *toolEntry, args json.RawMessage, claims map[string]any, header http.Header, note func(float64, string), outcome *string, status *int) *mcp.CallToolResult {
-	r, err := e.tool.BuildRequest(args, claims)
+// call runs one tool call for caller c. c.subject keys the cache and the
+// per-caller limits: the user the front door authenticated, or "" without
+// authentication (every caller is then the same caller).
+func (s *Server) call(ctx context.Context, e *toolEntry, c caller, params *mcp.CallToolParamsRaw, header http.Header, note func(float64, string), outcome *string, status *int) *mcp.CallToolResult {
+	if res := s.checkLimits(ctx, e, c.subject); res != nil {
+		*outcome = "rate_limited"
+		return res
+	}
+	r, err := e.tool.BuildRequest(params.Arguments, c.claims)
 	if err != nil {
 		var ae *mapping.ArgumentError
 		if errors.Is(err, mapping.ErrDenied) {
@@ -327,6 +368,79 @@ func (s *Server) call(ctx context.Context, e *toolEntry, args json.RawMessage, c
 		}
 		return errorResult(e.cfg, fmt.Sprintf("%s: %v", e.tool.Name(), err))
 	}
+	d := cachePolicy(e, r, c.subject, header, params.GetMeta())
+	if d.key == "" || s.cache == nil {
+		f := s.fetch(ctx, e, r, header, note)
+		*outcome, *status = f.outcome, f.status
+		return s.result(e, f.shaped)
+	}
+	if d.lookup {
+		if shaped, ok := s.cache.get(d.key); ok {
+			*outcome = "cache_hit"
+			note(100, "answered from the cache")
+			return s.result(e, shaped)
+		}
+	}
+	f, shared, err := s.cache.do(ctx, d.key, func(ctx context.Context) fetched {
+		// A flight that ended between our lookup and our joining has
+		// stored its answer: use it rather than ask again.
+		if d.lookup {
+			if shaped, ok := s.cache.get(d.key); ok {
+				return fetched{shaped: shaped, outcome: "cache_hit"}
+			}
+		}
+		f := s.fetch(ctx, e, r, header, note)
+		if ttl, ok := d.store(f.status, f.header, f.shaped); ok {
+			s.cache.put(d.key, f.shaped, ttl)
+		}
+		f.header = nil
+		return f
+	})
+	if err != nil {
+		*outcome = "cancelled"
+		return errorResult(e.cfg, e.tool.Name()+": the call was cancelled")
+	}
+	*outcome, *status = f.outcome, f.status
+	if shared && f.outcome == "ok" {
+		*outcome = "cache_shared"
+	}
+	return s.result(e, f.shaped)
+}
+
+// checkLimits takes a token from the tool's and the caller's buckets and
+// says when to retry if either is empty.
+func (s *Server) checkLimits(ctx context.Context, e *toolEntry, caller string) *mcp.CallToolResult {
+	key := caller
+	if e.policy.RateLimit != nil && e.policy.RateLimit.PerTool {
+		key = ""
+	}
+	if wait, ok := e.limit.allow(ctx, key); !ok {
+		scope := "per caller"
+		if key == "" && e.policy.RateLimit.PerTool {
+			scope = "for all callers"
+		}
+		return limitedResult(e.cfg, fmt.Sprintf("%s: rate limit exceeded (%s %s)", e.tool.Name(), e.limit.describe(), scope), wait)
+	}
+	if wait, ok := s.callerLimit.allow(ctx, caller); !ok {
+		return limitedResult(e.cfg, fmt.Sprintf("%s: rate limit exceeded (%s per caller across all tools)", e.tool.Name(), s.callerLimit.describe()), wait)
+	}
+	return nil
+}
+
+// retryAfterMetaKey carries, in a rate-limited result's _meta, the seconds
+// to wait, for clients that retry on their own.
+const retryAfterMetaKey = "api2mcp/retryAfter"
+
+func limitedResult(cfg *configs.Config, msg string, wait time.Duration) *mcp.CallToolResult {
+	secs := retrySeconds(wait)
+	res := errorResult(cfg, fmt.Sprintf("%s; retry after %d seconds", msg, secs))
+	res.Meta = mcp.Meta{retryAfterMetaKey: secs}
+	return res
+}
+
+// fetch calls the upstream and shapes its answer; failures are shaped as
+// error results.
+func (s *Server) fetch(ctx context.Context, e *toolEntry, r *mapping.Request, header http.Header, note func(float64, string)) fetched {
 	note(0, "calling upstream "+e.tool.Upstream())
 	upStart := time.Now()
 	resp, err := e.upstream.do(ctx, r, header)
@@ -336,20 +450,25 @@ func (s *Server) call(ctx context.Context, e *toolEntry, args json.RawMessage, c
 		s.metrics.upstream(e.tool.Upstream(), 0, time.Since(upStart))
 	}
 	if err != nil {
-		*outcome = "upstream_error"
-		return errorResult(e.cfg, fmt.Sprintf("%s: %v", e.tool.Name(), err))
+		return fetched{outcome: "upstream_error", shaped: mapping.Result{IsError: true, Text: fmt.Sprintf("%s: %v", e.tool.Name(), err)}}
 	}
-	*status = resp.status
 	note(50, fmt.Sprintf("upstream answered HTTP %d (%d bytes)", resp.status, len(resp.body)))
-	shaped := e.tool.ShapeResponse(r, resp.status, resp.header, resp.body)
+	f := fetched{status: resp.status, header: resp.header, outcome: "ok"}
+	f.shaped = e.tool.ShapeResponse(r, resp.status, resp.header, resp.body)
 	note(100, "result ready")
-	if shaped.IsError {
-		*outcome = "upstream_status"
+	if f.shaped.IsError {
+		f.outcome = "upstream_status"
 		if resp.status >= 200 && resp.status <= 299 {
-			*outcome = "shaping_error"
+			f.outcome = "shaping_error"
 		}
-		shaped.Text = e.tool.Name() + ": " + shaped.Text
+		f.shaped.Text = e.tool.Name() + ": " + f.shaped.Text
 	}
+	return f
+}
+
+// result turns a shaped answer into a fresh tool result (a cached answer is
+// shared and never modified).
+func (s *Server) result(e *toolEntry, shaped mapping.Result) *mcp.CallToolResult {
 	res := &mcp.CallToolResult{IsError: shaped.IsError}
 	if shaped.Contents != nil {
 		res.Content = contentList(shaped.Contents, e.cfg.Redact)
@@ -430,8 +549,8 @@ func (s *Server) ServeStdio(ctx context.Context, in io.ReadCloser, out io.WriteC
 	return err
 }
 
-// Close releases idle upstream connections and stops the front door's key
-// refresh.
+// Close releases idle upstream connections, the Redis client and the
+// front door's key refresh, and flushes traces.
 func (s *Server) Close() {
 	s.auth.Close()
 	for _, c := range s.state.Load().clients {
@@ -441,6 +560,9 @@ func (s *Server) Close() {
 	defer cancel()
 	if err := s.tracing.shutdown(ctx); err != nil {
 		s.log.Warn("tracing_flush_failed", "error", err.Error())
+	}
+	if s.redis != nil {
+		s.redis.close()
 	}
 }
 

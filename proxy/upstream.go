@@ -10,11 +10,13 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/api2mcp/api2mcp/configs"
 	"github.com/api2mcp/api2mcp/mapping"
@@ -24,6 +26,7 @@ import (
 type upstreamClient struct {
 	cfg       *configs.Upstream
 	client    *http.Client
+	transport *http.Transport // the pool at the end of the chain
 	userAgent string
 	tracing   *tracing
 	// baseParams are the query parameters of the upstream's URL (often an
@@ -34,10 +37,12 @@ type upstreamClient struct {
 // maxIdleConnsPerHost bounds the idle connections kept to one upstream.
 const maxIdleConnsPerHost = 64
 
-func newUpstreamClient(u *configs.Upstream, userAgent string, tracing *tracing) *upstreamClient {
+func newUpstreamClient(u *configs.Upstream, userAgent string, log *slog.Logger, tracing *tracing) *upstreamClient {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.MaxIdleConnsPerHost = maxIdleConnsPerHost
-	tr.MaxIdleConns = maxIdleConnsPerHost * 2
+	tr.DialContext = (&net.Dialer{Timeout: u.ConnectTimeout, KeepAlive: 30 * time.Second}).DialContext
+	tr.MaxIdleConnsPerHost = min(maxIdleConnsPerHost, u.MaxConcurrent)
+	tr.MaxIdleConns = tr.MaxIdleConnsPerHost * 2
+	tr.MaxConnsPerHost = u.MaxConcurrent
 	tr.ResponseHeaderTimeout = u.Timeout
 	tr.Proxy = nil // an internal API is reached directly, never via HTTP_PROXY
 	origin := u.URL.Scheme + "://" + u.URL.Host
@@ -46,10 +51,10 @@ func newUpstreamClient(u *configs.Upstream, userAgent string, tracing *tracing) 
 		cfg:        u,
 		userAgent:  userAgent,
 		baseParams: base,
+		transport:  tr,
 		tracing:    tracing,
 		client: &http.Client{
-			Transport: tr,
-			Timeout:   u.Timeout,
+			Transport: upstreamChain(u, tr, log),
 			// Redirects are followed only within the upstream's origin: a
 			// redirect elsewhere would carry its credentials to a stranger.
 			CheckRedirect: func(req *http.Request, via []*http.Request) error {
@@ -63,6 +68,24 @@ func newUpstreamClient(u *configs.Upstream, userAgent string, tracing *tracing) 
 			},
 		},
 	}
+}
+
+// upstreamChain assembles the upstream decorators, outermost first:
+// retry → circuit breaker → concurrency limit → connection pool. Retries
+// are outermost so that every attempt is seen by the breaker and takes its
+// own concurrency slot (a retry waiting out its backoff holds none); the
+// breaker comes before the limit so that an open circuit fails at once
+// instead of queueing for a slot.
+func upstreamChain(u *configs.Upstream, tr http.RoundTripper, log *slog.Logger) http.RoundTripper {
+	rt := tr
+	rt = &limitTransport{next: rt, upstream: u.Name, slots: make(chan struct{}, u.MaxConcurrent)}
+	if u.BreakerFailures > 0 {
+		rt = &breakerTransport{next: rt, upstream: u.Name, failures: u.BreakerFailures, openFor: u.BreakerOpenFor, now: time.Now, log: log}
+	}
+	if u.Retries > 0 {
+		rt = &retryTransport{next: rt, retries: u.Retries, backoff: u.RetryBackoff, jitter: defaultJitter}
+	}
+	return rt
 }
 
 // response is an upstream answer read in full.
@@ -103,6 +126,12 @@ func (c *upstreamClient) do(ctx context.Context, r *mapping.Request, clientHeade
 	if r.Body != nil {
 		body = bytes.NewReader(r.Body)
 	}
+	// The timeout bounds the whole call: every attempt, the waits between
+	// them, a wait for a concurrency slot and reading the body. A context
+	// deadline rather than http.Client.Timeout, which would replace the
+	// cause of a failure with its own message.
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
+	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, r.Method, u.String(), body)
 	if err != nil {
 		return nil, &callError{msg: "building the upstream request failed"}
@@ -146,6 +175,9 @@ func (c *upstreamClient) do(ctx context.Context, r *mapping.Request, clientHeade
 		return nil, &callError{msg: fmt.Sprintf("upstream %s answered HTTP %d with a redirect to another origin (or one too many); it was not followed", c.cfg.Name, resp.StatusCode)}
 	}
 	limit := c.cfg.MaxResponseBytes
+	if resp.ContentLength > limit {
+		return nil, &callError{msg: fmt.Sprintf("upstream %s announced a response of %d bytes, more than %d (max_response_bytes)", c.cfg.Name, resp.ContentLength, limit)}
+	}
 	data, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
 	if err != nil {
 		return nil, c.describe(ctx, err)
@@ -171,7 +203,14 @@ func (c *upstreamClient) describe(ctx context.Context, err error) error {
 	name := c.cfg.Name
 	var ne net.Error
 	var dnsErr *net.DNSError
+	var open *circuitOpenError
 	switch {
+	case errors.As(err, &open):
+		return &callError{msg: open.Error()}
+	case errors.As(err, new(*noSlotError)):
+		return &callError{msg: fmt.Sprintf("upstream %s is busy: no free slot (max_concurrent %d) within %s", name, c.cfg.MaxConcurrent, c.cfg.Timeout)}
+	case isDialTimeout(err):
+		return &callError{msg: fmt.Sprintf("could not connect to upstream %s within %s (connect_timeout)", name, c.cfg.ConnectTimeout)}
 	case ctx.Err() != nil && errors.Is(ctx.Err(), context.Canceled):
 		return &callError{msg: "the call was cancelled"}
 	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
@@ -194,5 +233,11 @@ func (c *upstreamClient) describe(ctx context.Context, err error) error {
 	return &callError{msg: fmt.Sprintf("upstream %s request failed: %s", name, msg)}
 }
 
+// isDialTimeout reports whether err is a connection attempt that timed out.
+func isDialTimeout(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial" && op.Timeout()
+}
+
 // closeIdle releases idle connections.
-func (c *upstreamClient) closeIdle() { c.client.CloseIdleConnections() }
+func (c *upstreamClient) closeIdle() { c.transport.CloseIdleConnections() }

@@ -1,0 +1,328 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/api2mcp/api2mcp/configs"
+	"github.com/api2mcp/api2mcp/proxy"
+)
+
+// settings are the command-line flags.
+type settings struct {
+	clients    int
+	duration   time.Duration
+	maxCalls   int
+	latency    time.Duration
+	distinct   int
+	bodyBytes  int
+	maxEntries int
+	maxBytes   int64
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("api2mcp-bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var s settings
+	fs.IntVar(&s.clients, "c", 16, "concurrent clients")
+	fs.DurationVar(&s.duration, "d", 3*time.Second, "duration of each scenario")
+	fs.IntVar(&s.maxCalls, "n", 1_000_000, "at most this many calls per scenario")
+	fs.DurationVar(&s.latency, "latency", 2*time.Millisecond, "time the upstream takes to answer (its own work)")
+	fs.IntVar(&s.distinct, "distinct", 200, "distinct arguments in the workload with repeats")
+	fs.IntVar(&s.bodyBytes, "body", 1024, "upstream response size in bytes")
+	fs.IntVar(&s.maxEntries, "max-entries", 10_000, "cache max_entries for the memory measurement")
+	fs.Int64Var(&s.maxBytes, "max-bytes", 64<<20, "cache max_bytes for the memory measurement")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if s.clients < 1 || s.duration <= 0 || s.maxCalls < 1 || s.distinct < 1 || s.bodyBytes < 16 {
+		fmt.Fprintln(stderr, "api2mcp-bench: -c, -d, -n, -distinct must be positive and -body at least 16")
+		return 2
+	}
+	if err := bench(ctx, s, stdout); err != nil {
+		fmt.Fprintln(stderr, "api2mcp-bench:", err)
+		return 1
+	}
+	return 0
+}
+
+// upstream is the local API: GET /items/{id} answers a JSON object of about
+// bodyBytes after latency.
+type upstream struct {
+	calls   atomic.Int64
+	latency time.Duration
+	filler  string
+}
+
+func (u *upstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	u.calls.Add(1)
+	if u.latency > 0 {
+		time.Sleep(u.latency)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	fmt.Fprintf(w, `{"id":%q,"filler":%q}`, strings.TrimPrefix(r.URL.Path, "/items/"), u.filler)
+}
+
+const configTemplate = `
+server: { max_request_bytes: 65536 }
+cache: { max_entries: %d, max_bytes: %d }
+upstreams:
+  api: { url: %q, max_concurrent: 256 }
+tools:
+  - name: get_item
+    upstream: api
+    path: /items/{id}
+    input: { type: object, properties: { id: { type: integer } }, required: [id] }
+  - name: get_item_cached
+    upstream: api
+    path: /items/{id}
+    input: { type: object, properties: { id: { type: integer } }, required: [id] }
+    cache: { ttl: 10m }
+`
+
+func bench(ctx context.Context, s settings, out io.Writer) error {
+	up := &upstream{latency: s.latency, filler: strings.Repeat("x", s.bodyBytes-16)}
+	upURL, stopUp, err := listen(up)
+	if err != nil {
+		return err
+	}
+	defer stopUp()
+	srv, err := newProxy(fmt.Sprintf(configTemplate, s.maxEntries, s.maxBytes, upURL))
+	if err != nil {
+		return err
+	}
+	front, stopFront, err := listen(srv.Handler(ctx))
+	if err != nil {
+		return err
+	}
+	defer stopFront()
+	defer srv.Close()
+
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: s.clients * 2, Proxy: nil}}
+	defer client.CloseIdleConnections()
+	fmt.Fprintf(out, "api2mcp-bench: %d clients, %s or %d calls per scenario, upstream latency %s, %d-byte bodies, GOMAXPROCS %d\n",
+		s.clients, s.duration, s.maxCalls, s.latency, s.bodyBytes, runtime.GOMAXPROCS(0))
+	fmt.Fprintf(out, "%-22s %10s %10s %10s %10s %9s\n", "scenario", "calls", "calls/s", "p50", "p99", "vs direct")
+
+	direct := func(_ *rand.Rand) error {
+		resp, err := client.Get(upURL + "/items/1")
+		if err != nil {
+			return err
+		}
+		_, err = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return err
+	}
+	call := func(tool string, id func(*rand.Rand) int) func(*rand.Rand) error {
+		return func(rng *rand.Rand) error {
+			return toolCall(client, front, tool, id(rng))
+		}
+	}
+	one := func(*rand.Rand) int { return 1 }
+	var base float64
+	scenarios := []struct {
+		name string
+		fn   func(*rand.Rand) error
+	}{
+		{"direct upstream", direct},
+		{"proxied", call("get_item", one)},
+		{"proxied, cache hits", call("get_item_cached", one)},
+	}
+	for _, sc := range scenarios {
+		r, err := load(ctx, s, sc.fn)
+		if err != nil {
+			return fmt.Errorf("%s: %w", sc.name, err)
+		}
+		if base == 0 {
+			base = r.rate()
+		}
+		r.print(out, sc.name, base)
+	}
+
+	// A workload with repeats: ids drawn from a Zipf distribution over
+	// distinct values, as agents repeat a few calls often and many rarely.
+	// Ids are offset so that no entry from the scenarios above is reused.
+	before := up.calls.Load()
+	zipfs := sync.Map{}
+	repeats := func(rng *rand.Rand) int {
+		z, _ := zipfs.LoadOrStore(rng, rand.NewZipf(rng, 1.1, 1, uint64(s.distinct-1)))
+		return 1000 + int(z.(*rand.Zipf).Uint64())
+	}
+	r, err := load(ctx, s, call("get_item_cached", repeats))
+	if err != nil {
+		return fmt.Errorf("repeats: %w", err)
+	}
+	r.print(out, "proxied, with repeats", base)
+	upstreamCalls := up.calls.Load() - before
+	fmt.Fprintf(out, "repeats: %d tool calls over %d distinct ids, %d upstream calls: hit ratio %.1f%%, %d upstream calls saved\n",
+		r.calls, s.distinct, upstreamCalls, 100*float64(r.calls-upstreamCalls)/float64(r.calls), r.calls-upstreamCalls)
+
+	return cacheMemory(ctx, s, out)
+}
+
+// cacheMemory fills a fresh proxy's cache to its bounds (more distinct calls
+// than max_entries) and reports the heap it holds.
+func cacheMemory(ctx context.Context, s settings, out io.Writer) error {
+	up := &upstream{filler: strings.Repeat("x", s.bodyBytes-16)}
+	upURL, stopUp, err := listen(up)
+	if err != nil {
+		return err
+	}
+	defer stopUp()
+	srv, err := newProxy(fmt.Sprintf(configTemplate, s.maxEntries, s.maxBytes, upURL))
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+	heap := func() uint64 {
+		runtime.GC()
+		runtime.GC()
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		return m.HeapAlloc
+	}
+	start := heap()
+	fill := s.maxEntries + s.maxEntries/10
+	if byBytes := int(s.maxBytes / int64(s.bodyBytes)); byBytes < s.maxEntries {
+		fill = byBytes + byBytes/10
+	}
+	for i := range fill {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if _, isErr, err := srv.CallTool(ctx, "get_item_cached", json.RawMessage(fmt.Sprintf(`{"id":%d}`, i))); err != nil || isErr {
+			return fmt.Errorf("filling the cache: call %d failed (%v)", i, err)
+		}
+	}
+	entries, accounted := srv.CacheStats()
+	held := int64(heap()) - int64(start)
+	fmt.Fprintf(out, "cache at its bounds (max_entries %d, max_bytes %d): %d calls made, %d entries, %.1f MiB accounted, %.1f MiB heap held (%.0f bytes per entry)\n",
+		s.maxEntries, s.maxBytes, fill, entries, float64(accounted)/(1<<20), float64(held)/(1<<20), float64(held)/float64(max(entries, 1)))
+	runtime.KeepAlive(srv)
+	return nil
+}
+
+func newProxy(yaml string) (*proxy.Server, error) {
+	cfg, err := configs.Load("bench.yaml", &configs.Options{
+		Environ:   func() []string { return nil },
+		LookupEnv: func(string) (string, bool) { return "", false },
+		ReadFile:  func(string) ([]byte, error) { return []byte(yaml), nil },
+	})
+	if err != nil {
+		return nil, err
+	}
+	return proxy.New(cfg, nil)
+}
+
+// listen serves h on a fresh 127.0.0.1 port until the returned stop.
+func listen(h http.Handler) (string, func(), error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, err
+	}
+	hs := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	go hs.Serve(ln)
+	return "http://" + ln.Addr().String(), func() { hs.Close() }, nil
+}
+
+func toolCall(client *http.Client, front, tool string, id int) error {
+	body := fmt.Sprintf(`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":%q,"arguments":{"id":%d}}}`, tool, id)
+	req, err := http.NewRequest(http.MethodPost, front+"/mcp", strings.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	req.Header.Set("Mcp-Protocol-Version", "2025-06-18")
+	resp, err := client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	out, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK || !bytes.Contains(out, []byte(`"structuredContent"`)) || bytes.Contains(out, []byte(`"isError":true`)) {
+		return fmt.Errorf("HTTP %d: %.200s", resp.StatusCode, out)
+	}
+	return nil
+}
+
+// result is one scenario's calls and their latencies.
+type result struct {
+	calls     int64
+	elapsed   time.Duration
+	latencies []time.Duration
+}
+
+func (r result) rate() float64 { return float64(r.calls) / r.elapsed.Seconds() }
+
+func (r result) print(out io.Writer, name string, base float64) {
+	slices.Sort(r.latencies)
+	q := func(p float64) time.Duration {
+		if len(r.latencies) == 0 {
+			return 0
+		}
+		return r.latencies[min(len(r.latencies)-1, int(p*float64(len(r.latencies))))]
+	}
+	fmt.Fprintf(out, "%-22s %10d %10.0f %10s %10s %8.2fx\n", name, r.calls, r.rate(), q(0.50).Round(time.Microsecond), q(0.99).Round(time.Microsecond), r.rate()/base)
+}
+
+// load runs fn from s.clients goroutines until s.duration has passed or
+// s.maxCalls calls were made; the first error stops it.
+func load(ctx context.Context, s settings, fn func(*rand.Rand) error) (result, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.duration)
+	defer cancel()
+	var started atomic.Int64
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var all []time.Duration
+	var firstErr error
+	begin := time.Now()
+	for w := range s.clients {
+		wg.Go(func() {
+			rng := rand.New(rand.NewPCG(uint64(w), 42))
+			var mine []time.Duration
+			for ctx.Err() == nil && started.Add(1) <= int64(s.maxCalls) {
+				t0 := time.Now()
+				if err := fn(rng); err != nil {
+					mu.Lock()
+					if firstErr == nil && ctx.Err() == nil {
+						firstErr = err
+					}
+					mu.Unlock()
+					cancel()
+					break
+				}
+				mine = append(mine, time.Since(t0))
+			}
+			mu.Lock()
+			all = append(all, mine...)
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(begin)
+	if firstErr != nil {
+		return result{}, firstErr
+	}
+	if len(all) == 0 {
+		return result{}, errors.New("no call completed")
+	}
+	return result{calls: int64(len(all)), elapsed: elapsed, latencies: all}, nil
+}

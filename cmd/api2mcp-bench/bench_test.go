@@ -1,0 +1,37 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"regexp"
+	"testing"
+)
+
+// TestBenchRuns runs every scenario briefly and checks the report has each
+// figure; the figures themselves are for people, not for assertions.
+func TestBenchRuns(t *testing.T) {
+	var out, errOut bytes.Buffer
+	code := run(context.Background(), []string{"-c", "2", "-d", "100ms", "-n", "200", "-latency", "0", "-distinct", "20", "-max-entries", "50", "-max-bytes", "1048576"}, &out, &errOut)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
+	for _, want := range []string{
+		`(?m)^direct upstream +\d+ +\d+ `,
+		`(?m)^proxied +\d+ +\d+ `,
+		`(?m)^proxied, cache hits +\d+ +\d+ `,
+		`(?m)^proxied, with repeats +\d+ +\d+ `,
+		`repeats: \d+ tool calls over 20 distinct ids, \d+ upstream calls: hit ratio \d+\.\d%, \d+ upstream calls saved`,
+		`cache at its bounds \(max_entries 50, max_bytes 1048576\): 55 calls made, 50 entries`,
+	} {
+		if !regexp.MustCompile(want).MatchString(out.String()) {
+			t.Errorf("output lacks %s:\n%s", want, out.String())
+		}
+	}
+}
+
+func TestBenchRejectsBadFlags(t *testing.T) {
+	var out, errOut bytes.Buffer
+	if code := run(context.Background(), []string{"-c", "0"}, &out, &errOut); code != 2 {
+		t.Errorf("-c 0: exit %d, want 2", code)
+	}
+}
