@@ -14,13 +14,13 @@ import (
 
 // startRedis runs a redis-server on a free 127.0.0.1 port for the test and
 // returns its address. Without redis-server on PATH the test is skipped,
-// unless API2MCP_REQUIRE_REDIS is set (as .ci/run does), when it fails.
+// unless REDIS_TESTS_REQUIRED is set (as .ci/run does), when it fails.
 func startRedis(t *testing.T) string {
 	t.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
-		if os.Getenv("API2MCP_REQUIRE_REDIS") != "" {
-			t.Fatal("redis-server is not on PATH and API2MCP_REQUIRE_REDIS is set")
+		if os.Getenv("REDIS_TESTS_REQUIRED") != "" {
+			t.Fatal("redis-server is not on PATH and REDIS_TESTS_REQUIRED is set")
 		}
 		t.Skip("redis-server is not on PATH (.ci/run installs it)")
 	}
