@@ -30,6 +30,9 @@ type Options struct {
 	// ScopesSupported are listed in the protected-resource metadata besides
 	// the section's own scopes (the tools' scopes).
 	ScopesSupported []string
+	// OnReject, when set, is told the reason of each rejected request (for
+	// metrics); reasons come from a fixed set.
+	OnReject func(reason string)
 }
 
 // Identity is an authenticated caller.
@@ -77,6 +80,7 @@ type Authenticator struct {
 	resource   string // server.public_url; empty outside mode oauth
 	metaURL    string // where the protected-resource metadata is
 	log        *slog.Logger
+	onReject   func(reason string)
 	forcedNone bool // mode none may listen on a public address
 
 	keys      []apiKey
@@ -126,7 +130,7 @@ func New(spec Spec, resource string, opts *Options) (*Authenticator, error) {
 	fail := func(field, format string, a ...any) {
 		errs = append(errs, &FieldError{Field: field, Err: fmt.Errorf(format, a...)})
 	}
-	a := &Authenticator{mode: spec.Mode, scopes: spec.Scopes, log: o.Logger, forcedNone: spec.AllowNoneOnPublicListen}
+	a := &Authenticator{mode: spec.Mode, scopes: spec.Scopes, log: o.Logger, onReject: o.OnReject, forcedNone: spec.AllowNoneOnPublicListen}
 	if a.mode == "" {
 		a.mode = ModeNone
 	}
@@ -325,6 +329,9 @@ func (a *Authenticator) Middleware(next http.Handler) http.Handler {
 		}
 		id, f := a.authenticate(r)
 		if f != nil {
+			if a.onReject != nil {
+				a.onReject(f.reason)
+			}
 			a.log.LogAttrs(r.Context(), slog.LevelInfo, "auth_rejected",
 				slog.Int("status", f.status),
 				slog.String("reason", f.reason),

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/golang-lru/v2/simplelru"
@@ -152,6 +153,9 @@ type responseCache struct {
 	lru   *simplelru.LRU[string, *cachedResult]
 	bytes int64
 
+	// Counters for metrics.
+	hits, misses, evictions atomic.Uint64
+
 	group   singleflight.Group
 	flights flights
 }
@@ -170,10 +174,25 @@ func resultSize(r mapping.Result) int64 {
 	if r.Binary != nil {
 		n += int64(len(r.Binary.Data) + len(r.Binary.MIMEType))
 	}
+	for _, c := range r.Contents {
+		n += int64(len(c.Text) + len(c.Data) + len(c.MIMEType) + len(c.URI) + len(c.Type))
+	}
 	return n
 }
 
+// get looks key up and counts a hit or a miss.
 func (c *responseCache) get(key string) (mapping.Result, bool) {
+	r, ok := c.peek(key)
+	if ok {
+		c.hits.Add(1)
+	} else {
+		c.misses.Add(1)
+	}
+	return r, ok
+}
+
+// peek looks key up without counting (a second look by the same call).
+func (c *responseCache) peek(key string) (mapping.Result, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	v, ok := c.lru.Get(key)
@@ -195,12 +214,15 @@ func (c *responseCache) put(key string, r mapping.Result, ttl time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.lru.Remove(key)
-	c.lru.Add(key, &cachedResult{result: r, expires: c.now().Add(ttl), size: size})
+	if c.lru.Add(key, &cachedResult{result: r, expires: c.now().Add(ttl), size: size}) {
+		c.evictions.Add(1) // over max_entries
+	}
 	c.bytes += size
 	for c.bytes > c.maxBytes {
 		if _, _, ok := c.lru.RemoveOldest(); !ok {
 			break
 		}
+		c.evictions.Add(1)
 	}
 }
 

@@ -21,6 +21,8 @@ type metrics struct {
 	upstreamTime   *prometheus.HistogramVec // upstream
 	upstreamStatus *prometheus.CounterVec   // upstream, code
 	reloads        *prometheus.CounterVec   // result
+	rateLimited    *prometheus.CounterVec   // scope
+	authFailures   *prometheus.CounterVec   // reason
 }
 
 func newMetrics(s *Server, version string) *metrics {
@@ -49,6 +51,14 @@ func newMetrics(s *Server, version string) *metrics {
 			Name: "api2mcp_config_reloads_total",
 			Help: "Config reloads by result (ok, rejected).",
 		}, []string{"result"}),
+		rateLimited: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "api2mcp_rate_limited_total",
+			Help: "Requests and calls refused by a rate limit, by scope (client_ip: HTTP 429; caller, tool: isError results).",
+		}, []string{"scope"}),
+		authFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "api2mcp_auth_failures_total",
+			Help: "Requests the front door rejected, by reason.",
+		}, []string{"reason"}),
 	}
 	build := prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "api2mcp_build_info",
@@ -69,6 +79,21 @@ func newMetrics(s *Server, version string) *metrics {
 		Name: "api2mcp_tools",
 		Help: "Tools the current config declares.",
 	}, func() float64 { return float64(len(s.state.Load().tools)) })
+	cacheCounter := func(name, help string, read func(*responseCache) uint64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 {
+			return float64(read(s.cache))
+		})
+	}
+	cacheGauge := func(name, help string, read func() float64) prometheus.Collector {
+		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, read)
+	}
+	reg.MustRegister(
+		cacheCounter("api2mcp_cache_hits_total", "Tool calls answered from the response cache.", func(c *responseCache) uint64 { return c.hits.Load() }),
+		cacheCounter("api2mcp_cache_misses_total", "Cacheable tool calls the cache could not answer.", func(c *responseCache) uint64 { return c.misses.Load() }),
+		cacheCounter("api2mcp_cache_evictions_total", "Cached results evicted to stay within max_entries and max_bytes.", func(c *responseCache) uint64 { return c.evictions.Load() }),
+		cacheGauge("api2mcp_cache_entries", "Results in the response cache.", func() float64 { n, _ := s.cache.stats(); return float64(n) }),
+		cacheGauge("api2mcp_cache_bytes", "Bytes the response cache holds, as it counts them against max_bytes.", func() float64 { _, b := s.cache.stats(); return float64(b) }),
+		m.rateLimited, m.authFailures)
 	reg.MustRegister(m.toolCalls, m.toolDuration, m.upstreamTime, m.upstreamStatus, m.reloads, build, sessions, tools,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m

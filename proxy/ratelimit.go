@@ -102,6 +102,7 @@ func (s *Server) limitClients(h http.Handler) http.Handler {
 			host = r.RemoteAddr
 		}
 		if wait, ok := s.clientLimit.allow(r.Context(), host); !ok {
+			s.metrics.rateLimited.WithLabelValues("client_ip").Inc()
 			secs := retrySeconds(wait)
 			w.Header().Set("Retry-After", strconv.Itoa(secs))
 			writeRPCError(w, http.StatusTooManyRequests, -32000, fmt.Sprintf("too many requests from this address (%s); retry after %d seconds", s.clientLimit.describe(), secs))

@@ -118,7 +118,9 @@ func New(cfg *configs.Config, opts *Options) (*Server, error) {
 	// The cache is made up front (it is empty until a tool with a cache
 	// section stores something), so that a reload can add cached tools.
 	s.cache = newResponseCache(cfg.Cache, o.Now)
+	s.metrics = newMetrics(s, o.Version)
 	a, err := authn.New(cfg.Auth, cfg.Server.PublicURL, &authn.Options{
+		OnReject:        func(reason string) { s.metrics.authFailures.WithLabelValues(reason).Inc() },
 		Logger:          o.Logger,
 		ResourceName:    cfg.Server.Name,
 		ScopesSupported: cfg.ToolScopes(),
@@ -134,7 +136,6 @@ func New(cfg *configs.Config, opts *Options) (*Server, error) {
 		Logger:            slog.New(minLevel{o.Logger.Handler(), slog.LevelWarn}),
 	})
 	s.mcp.AddReceivingMiddleware(s.filterTools)
-	s.metrics = newMetrics(s, o.Version)
 	tr, err := newTracing(o.Version)
 	if err != nil {
 		return nil, fmt.Errorf("tracing: %w", err)
@@ -339,6 +340,7 @@ func (s *Server) handler(name string) mcp.ToolHandler {
 		s.metrics.toolCall(name, outcome, time.Since(start))
 		s.log.LogAttrs(ctx, slog.LevelInfo, "tool_call",
 			slog.String("request_id", header.Get("X-Request-Id")),
+			slog.String("caller", c.subject),
 			slog.String("tool", name),
 			slog.String("upstream", e.tool.Upstream()),
 			slog.Int("upstream_status", status),
@@ -385,7 +387,7 @@ func (s *Server) call(ctx context.Context, e *toolEntry, c caller, params *mcp.C
 		// A flight that ended between our lookup and our joining has
 		// stored its answer: use it rather than ask again.
 		if d.lookup {
-			if shaped, ok := s.cache.get(d.key); ok {
+			if shaped, ok := s.cache.peek(d.key); ok {
 				return fetched{shaped: shaped, outcome: "cache_hit"}
 			}
 		}
@@ -415,6 +417,7 @@ func (s *Server) checkLimits(ctx context.Context, e *toolEntry, caller string) *
 		key = ""
 	}
 	if wait, ok := e.limit.allow(ctx, key); !ok {
+		s.metrics.rateLimited.WithLabelValues("tool").Inc()
 		scope := "per caller"
 		if key == "" && e.policy.RateLimit.PerTool {
 			scope = "for all callers"
@@ -422,6 +425,7 @@ func (s *Server) checkLimits(ctx context.Context, e *toolEntry, caller string) *
 		return limitedResult(e.cfg, fmt.Sprintf("%s: rate limit exceeded (%s %s)", e.tool.Name(), e.limit.describe(), scope), wait)
 	}
 	if wait, ok := s.callerLimit.allow(ctx, caller); !ok {
+		s.metrics.rateLimited.WithLabelValues("caller").Inc()
 		return limitedResult(e.cfg, fmt.Sprintf("%s: rate limit exceeded (%s per caller across all tools)", e.tool.Name(), s.callerLimit.describe()), wait)
 	}
 	return nil
