@@ -148,7 +148,7 @@ func TestGracefulShutdown(t *testing.T) {
 	if strings.Contains(logs.String(), testSecret) {
 		t.Errorf("the secret reached the log:\n%s", logs.String())
 	}
-	if !regexp.MustCompile(`msg=tool_call request_id=[0-9a-f]{24} tool=slow`).MatchString(logs.String()) {
+	if !regexp.MustCompile(`msg=tool_call request_id=[0-9a-f]{24} caller="" tool=slow`).MatchString(logs.String()) {
 		t.Errorf("no tool_call line in the log:\n%s", logs.String())
 	}
 }
