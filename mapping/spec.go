@@ -17,14 +17,19 @@ type Spec struct {
 	Method string `koanf:"method"`
 	// Path is appended to the upstream URL. {name} placeholders are filled from
 	// the argument of that name, percent-encoded; the argument must be required
-	// or have a default.
+	// or have a default. Placeholders take RFC 6570's label and matrix
+	// operators and explode modifier, which are OpenAPI's path styles:
+	// {id} simple (1,2 for an array, k,v for an object), {id*} (k=v,k=v),
+	// {.id} label (.1,2), {.id*} (.1.2), {;id} matrix (;id=1,2) and {;id*}
+	// (;id=1;id=2, ;k=v;k=v).
 	Path string `koanf:"path"`
 	// Input is the JSON Schema of the arguments (the tool's inputSchema). Its
 	// root must be an object schema; extra arguments are rejected unless it
 	// sets additionalProperties. Empty means a tool without arguments.
 	Input map[string]any `koanf:"input"`
 	// Query maps query parameter names to expressions. A nil result drops the
-	// parameter; an array repeats it and an object is sent as JSON unless
+	// parameter; an empty map (query: {}) sends no query and turns off the
+	// default mapping; an array repeats it and an object is sent as JSON unless
 	// QueryStyle says otherwise.
 	Query map[string]string `koanf:"query"`
 	// QueryStyle sets how a query parameter's arrays and objects are

@@ -264,7 +264,7 @@ func Compile(spec Spec) (*Tool, error) {
 	if len(bodies) > 0 && (t.method == http.MethodGet || t.method == http.MethodHead) {
 		fail(bodies[0], "a %s request has no body", t.method)
 	}
-	t.defaultRule = len(spec.Query) == 0 && len(bodies) == 0
+	t.defaultRule = spec.Query == nil && len(bodies) == 0
 
 	checkStyles := func(section string, m map[string]string, mapped map[string]string, defaultNames map[string]map[string]any) map[string]string {
 		out := map[string]string{}

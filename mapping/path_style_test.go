@@ -1,0 +1,66 @@
+package mapping
+
+import (
+	"encoding/json"
+	"testing"
+)
+
+// TestPathStyles checks every OpenAPI path style (simple, label, matrix, each
+// with and without explode) for a scalar, an array and an object, as the
+// OpenAPI specification's style table writes them.
+func TestPathStyles(t *testing.T) {
+	values := map[string]string{
+		"scalar": `5`,
+		"array":  `[3,4,5]`,
+		"object": `{"role":"admin","firstName":"Alex"}`,
+	}
+	tests := map[string]map[string]string{
+		"{id}":   {"scalar": "/x/5", "array": "/x/3,4,5", "object": "/x/firstName,Alex,role,admin"},
+		"{id*}":  {"scalar": "/x/5", "array": "/x/3,4,5", "object": "/x/firstName=Alex,role=admin"},
+		"{.id}":  {"scalar": "/x/.5", "array": "/x/.3,4,5", "object": "/x/.firstName,Alex,role,admin"},
+		"{.id*}": {"scalar": "/x/.5", "array": "/x/.3.4.5", "object": "/x/.firstName=Alex.role=admin"},
+		"{;id}":  {"scalar": "/x/;id=5", "array": "/x/;id=3,4,5", "object": "/x/;id=firstName,Alex,role,admin"},
+		"{;id*}": {"scalar": "/x/;id=5", "array": "/x/;id=3;id=4;id=5", "object": "/x/;firstName=Alex;role=admin"},
+	}
+	for placeholder, want := range tests {
+		tool := mustCompile(t, Spec{Name: "t", Upstream: "api", Path: "/x/" + placeholder, Input: props(map[string]any{"id": map[string]any{}}, "id")})
+		for kind, v := range values {
+			t.Run(placeholder+" "+kind, func(t *testing.T) {
+				r, err := tool.BuildRequest(json.RawMessage(`{"id":`+v+`}`), nil)
+				if err != nil {
+					t.Fatalf("BuildRequest: %v", err)
+				}
+				if r.Path != want[kind] {
+					t.Errorf("Path = %q, want %q", r.Path, want[kind])
+				}
+			})
+		}
+	}
+}
+
+func TestPathStyleRejectsUnsafeValues(t *testing.T) {
+	tool := mustCompile(t, Spec{Name: "t", Upstream: "api", Path: "/x/{.id*}", Input: props(map[string]any{"id": map[string]any{}}, "id")})
+	for _, args := range []string{`{"id":["a",".."]}`, `{"id":{"k":".."}}`, `{"id":{"..":"v"}}`, `{"id":[]}`, `{"id":{}}`, `{"id":["a;b,c"]}`} {
+		r, err := tool.BuildRequest(json.RawMessage(args), nil)
+		if args == `{"id":["a;b,c"]}` {
+			if err != nil || r.Path != "/x/.a%3Bb%2Cc" {
+				t.Errorf("BuildRequest(%s) = %v, %v; want separators escaped", args, r, err)
+			}
+			continue
+		}
+		if err == nil {
+			t.Errorf("BuildRequest(%s) = %q, want an error", args, r.Path)
+		}
+	}
+}
+
+func TestEmptyQueryTurnsOffDefaultMapping(t *testing.T) {
+	tool := mustCompile(t, Spec{Name: "t", Upstream: "api", Query: map[string]string{}, Headers: map[string]string{"X-Id": "args.id"}, Input: props(map[string]any{"id": stringProp}, "id")})
+	r, err := tool.BuildRequest(json.RawMessage(`{"id":"7"}`), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Query != "" || r.Header.Get("X-Id") != "7" {
+		t.Errorf("Query = %q, X-Id = %q; want no query and the header", r.Query, r.Header.Get("X-Id"))
+	}
+}
