@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/api2mcp/api2mcp/mapping"
+	"github.com/api2mcp/api2mcp/mapping/openapi"
 )
 
 // Defaults, applied in one place (see applyDefaults).
@@ -25,6 +26,32 @@ type File struct {
 	Server    ServerSpec              `koanf:"server"`
 	Upstreams map[string]UpstreamSpec `koanf:"upstreams"`
 	Tools     []mapping.Spec          `koanf:"tools"`
+	OpenAPI   []OpenAPISpec           `koanf:"openapi"`
+}
+
+// OpenAPISpec imports the operations of an OpenAPI document (Swagger 2.0,
+// OpenAPI 3.0 or 3.1, JSON or YAML) as tools. They join the declared tools
+// and are compiled and checked like them.
+type OpenAPISpec struct {
+	// Spec is a file path (relative to mcp.yaml) or an http(s) URL, read
+	// once at load. $refs to other files are read only from beside a file
+	// spec; network $refs are never fetched.
+	Spec string `koanf:"spec"`
+	// Upstream names the entry of the upstreams section the tools call.
+	Upstream string `koanf:"upstream"`
+	// Include keeps only the operations matching a pattern (empty keeps all):
+	// "tag:pet", "GET /store/*", "/pets/*" or an operationId ("get*");
+	// * matches any characters. Exclude drops the operations matching one.
+	Include []string `koanf:"include"`
+	Exclude []string `koanf:"exclude"`
+	// Overrides adjust single operations, keyed by operationId or
+	// "METHOD /path": name, title, description, hidden, annotations,
+	// response, validate, max_result_bytes.
+	Overrides map[string]openapi.Override `koanf:"overrides"`
+	// OutputSchema declares each operation's 2xx JSON schema as the tool's
+	// output_schema. Off by default: results that drift from the spec would
+	// fail.
+	OutputSchema bool `koanf:"output_schema"`
 }
 
 // ServerSpec is the server section. Every field can be overridden by an

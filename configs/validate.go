@@ -1,14 +1,17 @@
 package configs
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"net/http"
 	"net/url"
+	"path/filepath"
 	"regexp"
 	"strings"
 
 	"github.com/api2mcp/api2mcp/mapping"
+	"github.com/api2mcp/api2mcp/mapping/openapi"
 )
 
 var headerNameRE = regexp.MustCompile("^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
@@ -16,7 +19,7 @@ var headerNameRE = regexp.MustCompile("^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 // compile checks every section, applies defaults and compiles the tools.
 // It reports every problem, each with its field path, except in the fields
 // listed in unresolved (their ${…} already failed).
-func compile(path string, f *File, unresolved map[string]bool) (*Config, []error) {
+func compile(path string, f *File, unresolved map[string]bool, o *Options) (*Config, []error) {
 	var errs []error
 	fail := func(field, format string, a ...any) {
 		errs = append(errs, fmt.Errorf("%s: %s", field, fmt.Sprintf(format, a...)))
@@ -95,10 +98,92 @@ func compile(path string, f *File, unresolved map[string]bool) (*Config, []error
 			cfg.Tools = append(cfg.Tools, t)
 		}
 	}
-	if len(f.Tools) == 0 {
+	errs = append(errs, importOpenAPI(cfg, path, f, seen, o)...)
+	if len(cfg.Tools) == 0 && len(errs) == 0 {
 		cfg.Warnings = append(cfg.Warnings, "no tools are declared")
 	}
 	return cfg, errs
+}
+
+// importOpenAPI imports every openapi entry and compiles its tools like
+// declared ones. Names must be unique across both (seen holds the declared
+// tools' names).
+func importOpenAPI(cfg *Config, path string, f *File, seen map[string]int, o *Options) []error {
+	var errs []error
+	imported := map[string]string{} // name → "openapi[i]"
+	for i, entry := range f.OpenAPI {
+		prefix := fmt.Sprintf("openapi[%d]", i)
+		fail := func(field, format string, a ...any) {
+			errs = append(errs, fmt.Errorf("%s.%s: %s", prefix, field, fmt.Sprintf(format, a...)))
+		}
+		up, ok := f.Upstreams[entry.Upstream]
+		switch {
+		case entry.Upstream == "":
+			fail("upstream", "required")
+		case !ok:
+			fail("upstream", "%q is not in upstreams (have: %s)", entry.Upstream, strings.Join(sortedKeys(f.Upstreams), ", "))
+		}
+		if entry.Spec == "" {
+			fail("spec", "required: a file path or an http(s) URL")
+			continue
+		}
+		location := entry.Spec
+		if !strings.HasPrefix(location, "http://") && !strings.HasPrefix(location, "https://") && !filepath.IsAbs(location) {
+			location = filepath.Join(filepath.Dir(path), location)
+		}
+		reserved := make([]string, 0, len(up.Headers))
+		for k := range up.Headers {
+			reserved = append(reserved, k)
+		}
+		res, err := openapi.Load(context.Background(), location,
+			&openapi.Source{ReadFile: o.ReadFile, Client: o.HTTPClient},
+			&openapi.Options{
+				Upstream:        entry.Upstream,
+				Include:         entry.Include,
+				Exclude:         entry.Exclude,
+				Overrides:       entry.Overrides,
+				OutputSchema:    entry.OutputSchema,
+				ReservedHeaders: reserved,
+			})
+		if err != nil {
+			for _, e := range unjoin(err) {
+				fail("spec", "%v", e)
+			}
+			continue
+		}
+		for _, w := range res.Warnings {
+			cfg.Warnings = append(cfg.Warnings, fmt.Sprintf("%s: %s", prefix, w))
+		}
+		for _, s := range res.Skipped {
+			if s.Reason != "hidden" {
+				cfg.Warnings = append(cfg.Warnings, fmt.Sprintf("%s: %s skipped: %s", prefix, s.Operation, s.Reason))
+			}
+		}
+		if !ok {
+			continue
+		}
+		for _, tool := range res.Tools {
+			tprefix := fmt.Sprintf("%s %q (%s)", prefix, tool.Spec.Name, tool.Operation)
+			var toolErrs []error
+			if j, dup := seen[tool.Spec.Name]; dup {
+				toolErrs = append(toolErrs, fmt.Errorf("name: already used by tools[%d] (rename it in overrides)", j))
+			} else if other, dup := imported[tool.Spec.Name]; dup {
+				toolErrs = append(toolErrs, fmt.Errorf("name: already used by %s (rename it in overrides)", other))
+			}
+			imported[tool.Spec.Name] = prefix
+			t, err := mapping.Compile(tool.Spec)
+			if err != nil {
+				toolErrs = append(toolErrs, unjoin(err)...)
+			}
+			for _, e := range toolErrs {
+				errs = append(errs, fmt.Errorf("%s: %w", tprefix, e))
+			}
+			if len(toolErrs) == 0 {
+				cfg.Tools = append(cfg.Tools, t)
+			}
+		}
+	}
+	return errs
 }
 
 func unjoin(err error) []error {

@@ -179,7 +179,11 @@ func multipartField(name, ref string, ps map[string]any, encV any) (string, map[
 	fileSchema := func(s map[string]any) map[string]any {
 		out := map[string]any{"type": "string", "contentEncoding": "base64"}
 		d, _ := s["description"].(string)
-		out["description"] = strings.TrimSpace(d + " (file content, base64-encoded)")
+		if d = strings.TrimSpace(d); d != "" {
+			out["description"] = d + " (file content, base64-encoded)"
+		} else {
+			out["description"] = "File content, base64-encoded."
+		}
 		return out
 	}
 	switch {
@@ -253,7 +257,7 @@ func (b *toolBuilder) responses(o *operation) {
 		lit.WriteString("}")
 		b.spec.Response.Error = "let d = " + lit.String() + `; ` +
 			`let m = d[string(status)] ?? d[string(int(status / 100)) + "xx"] ?? d["default"]; ` +
-			`let t = body == nil ? "" : (type(body) == "string" ? trim(body) : toJSON(body)); ` +
+			`let t = body == nil ? "" : (type(body) == "string" ? trim(body) : join(map(split(toJSON(body), "\n"), trim(#)), "")); ` +
 			`"upstream returned HTTP " + string(status) + (m == nil ? "" : " (" + m + ")") + (t == "" ? "" : ": " + (len(t) > 500 ? t[:500] + "…" : t))`
 	}
 	if b.im.opts.OutputSchema && success != nil && success["schema"] != nil {
