@@ -105,4 +105,3 @@ func BenchmarkGitHubSpec(b *testing.B) {
 	b.ReportMetric(ms/float64(kinTime.Milliseconds()), "time-ratio")
 	b.ReportMetric(float64(peak)/float64(kinPeak), "peak-ratio")
 }
-
