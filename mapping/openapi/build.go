@@ -296,20 +296,29 @@ func (b *toolBuilder) pathParams(path string, params []*param) (string, error) {
 			byName[p.name] = p
 		}
 	}
+	if !strings.HasPrefix(path, "/") {
+		return "", fmt.Errorf("path %q does not start with /", path)
+	}
 	var out strings.Builder
 	rest := path
 	seen := map[string]bool{}
 	for {
 		open := strings.IndexByte(rest, '{')
 		if open < 0 {
-			out.WriteString(rest)
+			if strings.IndexByte(rest, '}') >= 0 {
+				return "", fmt.Errorf("path %q: unopened }", path)
+			}
+			out.WriteString(escapeLiteral(rest))
 			break
 		}
 		end := strings.IndexByte(rest[open:], '}')
 		if end < 0 {
 			return "", fmt.Errorf("path %q: unclosed {", path)
 		}
-		out.WriteString(rest[:open])
+		if strings.IndexByte(rest[:open], '}') >= 0 {
+			return "", fmt.Errorf("path %q: unopened }", path)
+		}
+		out.WriteString(escapeLiteral(rest[:open]))
 		name := rest[open+1 : open+end]
 		rest = rest[open+end+1:]
 		if name == "" || strings.ContainsAny(name, "{/") {
@@ -351,6 +360,28 @@ func (b *toolBuilder) pathParams(path string, params []*param) (string, error) {
 		}
 	}
 	return out.String(), nil
+}
+
+// escapeLiteral percent-encodes what may not appear in a URL path as it is
+// (spaces, non-ASCII, a % that starts no escape), keeping valid escapes.
+func escapeLiteral(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '%' && i+2 < len(s) && isHex(s[i+1]) && isHex(s[i+2]):
+			b.WriteByte(c)
+		case c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("-._~!$&'()*+,;=:@/", c) >= 0:
+			b.WriteByte(c)
+		default:
+			fmt.Fprintf(&b, "%%%02X", c)
+		}
+	}
+	return b.String()
+}
+
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
 }
 
 func (b *toolBuilder) queryParam(p *param) {

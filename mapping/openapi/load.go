@@ -205,7 +205,12 @@ func normalize(v any, depth int) (any, error) {
 
 // convertSwagger2 converts a Swagger 2.0 document to OpenAPI 3 with
 // kin-openapi and returns it as plain JSON values.
-func convertSwagger2(root map[string]any) (map[string]any, error) {
+func convertSwagger2(root map[string]any) (m map[string]any, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			m, err = nil, fmt.Errorf("converting Swagger 2.0: the converter failed: %v", r)
+		}
+	}()
 	raw, err := json.Marshal(root)
 	if err != nil {
 		return nil, err
@@ -224,7 +229,6 @@ func convertSwagger2(root map[string]any) (map[string]any, error) {
 	}
 	d := json.NewDecoder(bytes.NewReader(out))
 	d.UseNumber()
-	var m map[string]any
 	if err := d.Decode(&m); err != nil {
 		return nil, err
 	}
@@ -234,7 +238,12 @@ func convertSwagger2(root map[string]any) (map[string]any, error) {
 // validate checks a small OpenAPI 3 document with kin-openapi and returns
 // its problems as warnings. Examples are not checked: real specs ship
 // examples that do not match their schemas, and that does not matter here.
-func validate(root map[string]any) []string {
+func validate(root map[string]any) (warnings []string) {
+	defer func() {
+		if r := recover(); r != nil {
+			warnings = []string{fmt.Sprintf("spec could not be validated: kin-openapi failed: %v", r)}
+		}
+	}()
 	raw, err := json.Marshal(root)
 	if err != nil || len(raw) > validateMaxBytes {
 		return nil
