@@ -104,6 +104,13 @@ type UpstreamSpec struct {
 	// MaxResponseBytes caps the size of a response body in bytes; a larger
 	// body fails the call. Zero means 10 MiB.
 	MaxResponseBytes int64 `koanf:"max_response_bytes"`
+	// Credentials hold the secrets of the OpenAPI security schemes of the
+	// specs imported for this upstream, keyed by scheme name (the key under
+	// components.securitySchemes): an apiKey's value, a bearer token (http
+	// bearer, oauth2, openIdConnect) or user:password (http basic). Each
+	// imported tool sends the credentials its operation requires, placed as
+	// its scheme says.
+	Credentials map[string]string `koanf:"credentials"`
 }
 
 // Config is a loaded, validated and compiled configuration.
@@ -113,10 +120,22 @@ type Config struct {
 	Server    ServerSpec
 	Upstreams map[string]*Upstream
 	Tools     []*mapping.Tool
+	// Credentials are the upstream credentials an imported tool sends, by
+	// tool name (secret: never log or return).
+	Credentials map[string]*Credential
 	// Warnings are problems that do not stop the server.
 	Warnings []string
 
 	secrets []string
+}
+
+// Credential is what a tool adds to its upstream requests for the security
+// schemes its operation requires. Secret: never log or return.
+type Credential struct {
+	Header http.Header
+	Query  url.Values
+	// Cookies are name=value pairs added to the Cookie header.
+	Cookies []string
 }
 
 // Upstream is a compiled upstream.

@@ -2,6 +2,7 @@ package configs
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
 	"net"
 	"net/http"
@@ -180,10 +181,76 @@ func importOpenAPI(cfg *Config, path string, f *File, seen map[string]int, o *Op
 			}
 			if len(toolErrs) == 0 {
 				cfg.Tools = append(cfg.Tools, t)
+				cred, warning := credentialFor(tool, entry.Upstream, up)
+				if warning != "" {
+					cfg.Warnings = append(cfg.Warnings, fmt.Sprintf("%s: %s", tprefix, warning))
+				}
+				if cred != nil {
+					if cfg.Credentials == nil {
+						cfg.Credentials = map[string]*Credential{}
+					}
+					cfg.Credentials[tool.Spec.Name] = cred
+				}
 			}
 		}
 	}
 	return errs
+}
+
+// credentialFor picks the first of an operation's security requirements
+// (in the spec's order) that the upstream has credentials for, and places
+// them as the schemes say. An operation without requirements, or whose
+// first satisfiable requirement is anonymous, sends none.
+func credentialFor(tool openapi.Tool, upstream string, up UpstreamSpec) (*Credential, string) {
+	if len(tool.Security) == 0 {
+		return nil, ""
+	}
+	var wanted []string
+	for _, req := range tool.Security {
+		ok := true
+		for _, sc := range req {
+			if _, has := up.Credentials[sc.Name]; !has {
+				ok = false
+				wanted = append(wanted, sc.Name)
+			}
+		}
+		if !ok {
+			continue
+		}
+		if len(req) == 0 {
+			return nil, ""
+		}
+		c := &Credential{Header: http.Header{}, Query: url.Values{}}
+		for _, sc := range req {
+			v := up.Credentials[sc.Name]
+			switch {
+			case sc.Type == "apiKey" && sc.In == "header":
+				c.Header.Set(sc.Param, v)
+			case sc.Type == "apiKey" && sc.In == "query":
+				c.Query.Set(sc.Param, v)
+			case sc.Type == "apiKey" && sc.In == "cookie":
+				c.Cookies = append(c.Cookies, sc.Param+"="+v)
+			case sc.Type == "http" && sc.HTTPScheme == "basic":
+				c.Header.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(v)))
+			default: // http bearer, oauth2, openIdConnect
+				c.Header.Set("Authorization", "Bearer "+v)
+			}
+		}
+		return c, ""
+	}
+	return nil, fmt.Sprintf("sends no credentials: its operation needs security scheme %s, and upstreams.%s.credentials has none of them", strings.Join(dedupe(wanted), " or "), upstream)
+}
+
+func dedupe(l []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, s := range l {
+		if !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 func unjoin(err error) []error {
@@ -271,6 +338,15 @@ func compileUpstream(name string, spec UpstreamSpec, unresolved map[string]bool)
 			continue
 		}
 		u.Header.Set(k, v)
+	}
+	for _, k := range sortedKeys(spec.Credentials) {
+		if unresolved[field+".credentials."+k] {
+			skipped = true
+			continue
+		}
+		if strings.ContainsFunc(spec.Credentials[k], func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+			fail("credentials."+k, "value contains a control character")
+		}
 	}
 	for i, h := range spec.ForwardHeaders {
 		if !headerNameRE.MatchString(h) {

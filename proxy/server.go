@@ -41,6 +41,7 @@ type Server struct {
 type toolEntry struct {
 	tool     *mapping.Tool
 	upstream *upstreamClient
+	cred     *configs.Credential // nil: the upstream's headers only
 }
 
 // New builds the MCP server and the upstream clients for cfg. It has no side
@@ -74,7 +75,7 @@ func New(cfg *configs.Config, opts *Options) (*Server, error) {
 		if !ok {
 			return nil, fmt.Errorf("tool %s: upstream %q is not configured", t.Name(), t.Upstream())
 		}
-		e := &toolEntry{tool: t, upstream: up}
+		e := &toolEntry{tool: t, upstream: up, cred: cfg.Credentials[t.Name()]}
 		s.tools[t.Name()] = e
 		s.mcp.AddTool(mcpTool(t.Descriptor()), s.handler(e))
 	}
@@ -140,7 +141,7 @@ func (s *Server) call(ctx context.Context, e *toolEntry, args json.RawMessage, h
 		}
 		return s.errorResult(fmt.Sprintf("%s: %v", e.tool.Name(), err))
 	}
-	resp, err := e.upstream.do(ctx, r, header)
+	resp, err := e.upstream.do(ctx, r, header, e.cred)
 	if err != nil {
 		*outcome = "upstream_error"
 		return s.errorResult(fmt.Sprintf("%s: %v", e.tool.Name(), err))

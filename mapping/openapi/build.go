@@ -273,11 +273,15 @@ func (b *toolBuilder) parameters(o *operation) ([]*param, error) {
 				case ignoredHeaders[canon]:
 					b.notes = append(b.notes, fmt.Sprintf("header parameter %q skipped: set by api2mcp or the HTTP client", p.name))
 					continue
-				case b.im.schemeHeaders[canon] || contains(b.im.reserved, canon):
-					// A credential: it comes from the upstream's configuration,
-					// never from the agent.
+				case contains(b.im.reserved, canon):
+					// Set by the upstream's configuration.
 					continue
 				}
+			}
+			if b.im.isCredentialParam(p.name, in) {
+				// A credential: it comes from the upstream's configuration,
+				// never from the agent.
+				continue
 			}
 			p.key = b.claim(p.name, in)
 			out = append(out, p)

@@ -63,6 +63,9 @@ type Tool struct {
 	// Operation is "METHOD /path" as the spec writes it.
 	Operation   string
 	OperationID string
+	// Security lists the ways the operation may authenticate, in the spec's
+	// order (nil: no security declared).
+	Security []Requirement
 }
 
 // Skip is an operation that did not become a tool, and why.
@@ -130,7 +133,8 @@ func Import(data []byte, opts *Options) (*Result, error) {
 	for _, h := range o.ReservedHeaders {
 		im.reserved = append(im.reserved, http.CanonicalHeaderKey(h))
 	}
-	im.securitySchemes(root)
+	im.schemes = im.readSchemes(root)
+	im.rootSecurity = root["security"]
 	if err := im.compileFilters(); err != nil {
 		return nil, err
 	}
@@ -143,31 +147,14 @@ type importer struct {
 	refs             *refs
 	res              *Result
 	reserved         []string
-	schemeHeaders    map[string]bool // header names of apiKey security schemes
+	schemes          map[string]Scheme
+	rootSecurity     any
 	include, exclude []matcher
 	overrideUsed     map[string]bool
 }
 
 func (im *importer) warn(format string, a ...any) {
 	im.res.Warnings = append(im.res.Warnings, fmt.Sprintf(format, a...))
-}
-
-func (im *importer) securitySchemes(root map[string]any) {
-	im.schemeHeaders = map[string]bool{}
-	comps, _ := root["components"].(map[string]any)
-	schemes, _ := comps["securitySchemes"].(map[string]any)
-	for _, name := range sortedKeys(schemes) {
-		_, s, _, err := im.refs.deref(im.refs.spec, schemes[name])
-		m, ok := s.(map[string]any)
-		if err != nil || !ok {
-			continue
-		}
-		if m["type"] == "apiKey" && m["in"] == "header" {
-			if h, ok := m["name"].(string); ok {
-				im.schemeHeaders[http.CanonicalHeaderKey(h)] = true
-			}
-		}
-	}
 }
 
 // operation is one method of one path item.
@@ -251,10 +238,11 @@ func (im *importer) operations(root map[string]any) {
 			im.res.Skipped = append(im.res.Skipped, Skip{Operation: o.key, Reason: err.Error()})
 			continue
 		}
-		for _, n := range notes {
+		sec, secNotes := im.security(o)
+		for _, n := range append(notes, secNotes...) {
 			im.warn("%s: %s", o.key, n)
 		}
-		im.res.Tools = append(im.res.Tools, Tool{Spec: spec, Operation: o.key, OperationID: o.id})
+		im.res.Tools = append(im.res.Tools, Tool{Spec: spec, Operation: o.key, OperationID: o.id, Security: sec})
 	}
 }
 
