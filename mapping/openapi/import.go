@@ -78,6 +78,9 @@ type Skip struct {
 type Result struct {
 	// Title and Version come from the spec's info.
 	Title, Version string
+	// Servers are the URLs of the spec's servers (Swagger 2.0's host and
+	// basePath after conversion).
+	Servers []string
 	Tools          []Tool
 	Skipped        []Skip
 	// Warnings are problems that did not stop the import.
@@ -121,6 +124,15 @@ func Import(data []byte, opts *Options) (*Result, error) {
 		return nil, errors.New("not an OpenAPI document: no openapi or swagger field")
 	}
 	res.Warnings = append(res.Warnings, validate(root)...)
+	if servers, ok := root["servers"].([]any); ok {
+		for _, sv := range servers {
+			if m, ok := sv.(map[string]any); ok {
+				if u, ok := m["url"].(string); ok {
+					res.Servers = append(res.Servers, u)
+				}
+			}
+		}
+	}
 	if info, ok := root["info"].(map[string]any); ok {
 		res.Title, _ = info["title"].(string)
 		res.Version, _ = info["version"].(string)
