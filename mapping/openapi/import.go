@@ -81,8 +81,8 @@ type Result struct {
 	// Servers are the URLs of the spec's servers (Swagger 2.0's host and
 	// basePath after conversion).
 	Servers []string
-	Tools          []Tool
-	Skipped        []Skip
+	Tools   []Tool
+	Skipped []Skip
 	// Warnings are problems that did not stop the import.
 	Warnings []string
 }
