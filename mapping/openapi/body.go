@@ -80,8 +80,8 @@ func (b *toolBuilder) requestBody(o *operation) error {
 			return fmt.Errorf("request body (%s) is not an object with properties", mediaType)
 		}
 		key := b.claim("body", "body")
+		b.spec.Body = valueRef(key, schema)
 		b.addArg(key, schema, required, strings.TrimSpace(desc))
-		b.spec.Body = argRef(key)
 		return nil
 	}
 	req := map[string]bool{}
@@ -98,7 +98,12 @@ func (b *toolBuilder) requestBody(o *operation) error {
 	for _, name := range names {
 		ps, _ := props[name].(map[string]any)
 		key := b.claim(name, "body")
-		ref := argRef(key)
+		var ref string
+		if ps != nil {
+			ref = valueRef(key, ps)
+		} else {
+			ref = argRef(key)
+		}
 		switch kind {
 		case bodyJSON:
 			fields[name] = ref
@@ -111,6 +116,9 @@ func (b *toolBuilder) requestBody(o *operation) error {
 				styles[name] = st
 			}
 		case bodyMultipart:
+			if ps == nil {
+				ps = map[string]any{}
+			}
 			fields[name], ps = multipartField(name, ref, ps, encoding[name])
 		}
 		b.addArg(key, ps, req[name], "")

@@ -389,8 +389,8 @@ func isHex(c byte) bool {
 }
 
 func (b *toolBuilder) queryParam(p *param) {
+	b.spec.Query[p.name] = valueRef(p.key, p.schema)
 	b.addArg(p.key, p.schema, p.required, "")
-	b.spec.Query[p.name] = argRef(p.key)
 	style := ""
 	switch {
 	case p.json:

@@ -177,9 +177,6 @@ func (c *converter) own(d *document, m map[string]any, depth int, stack []string
 					}
 				}
 			}
-			if !propertyKeyRE.MatchString(name) {
-				c.note("property %q is not a portable name (^[a-zA-Z0-9_.-]{1,64}$)", name)
-			}
 			outProps[name] = c.schema(d, props[name], depth+1, stack)
 		}
 		out["properties"] = outProps
