@@ -64,3 +64,16 @@ func TestEmptyQueryTurnsOffDefaultMapping(t *testing.T) {
 		t.Errorf("Query = %q, X-Id = %q; want no query and the header", r.Query, r.Header.Get("X-Id"))
 	}
 }
+
+func TestNilBodySendsNoBody(t *testing.T) {
+	tool := mustCompile(t, Spec{Name: "t", Upstream: "api", Method: "POST", Body: "args.body", Input: props(map[string]any{"body": map[string]any{"type": "array"}})})
+	for args, want := range map[string]string{`{}`: "", `{"body":[1]}`: "[1]"} {
+		r, err := tool.BuildRequest(json.RawMessage(args), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(r.Body) != want || (want == "") != (r.ContentType == "") {
+			t.Errorf("BuildRequest(%s): body %q, content type %q; want body %q", args, r.Body, r.ContentType, want)
+		}
+	}
+}

@@ -95,7 +95,8 @@ func (t *Tool) BuildRequest(raw json.RawMessage, claims map[string]any) (*Reques
 		if err != nil {
 			return nil, err
 		}
-		jsonBody, hasJSON = v, true
+		// nil sends no body (an optional body argument left out).
+		jsonBody, hasJSON = v, v != nil
 	case len(t.fields) > 0:
 		m := make(map[string]any, len(t.fields))
 		for _, p := range t.fields {

@@ -42,8 +42,8 @@ type Spec struct {
 	// an array is joined with ", ".
 	Headers map[string]string `koanf:"headers"`
 	// Body is the JSON request body: one expression producing any JSON value
-	// (for example "args"), or a map of field names to expressions (nil results
-	// are dropped).
+	// (for example "args"; a nil result sends no body), or a map of field
+	// names to expressions (nil results are dropped).
 	Body any `koanf:"body"`
 	// Form is an application/x-www-form-urlencoded body: field names to
 	// expressions. Nil results are dropped, arrays repeat the field (a=1&a=2)
