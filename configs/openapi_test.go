@@ -102,6 +102,14 @@ openapi:
 `,
 			want: []string{`openapi[0] "getPetById" (GET /pets/{id}): validate[0].rule: unknown argument "idd" (not in input.properties) (line 1, column 6)`},
 		},
+		"unknown discovery mode": {
+			src:  validUpstreams + "openapi:\n  - { spec: pets.yaml, upstream: api, discovery: lazy }\n",
+			want: []string{`openapi[0].discovery: "lazy" is not static or dynamic`},
+		},
+		"dynamic discovery tool named like a declared tool": {
+			src:  validUpstreams + "tools:\n  - { name: api_search, upstream: api }\nopenapi:\n  - { spec: pets.yaml, upstream: api, discovery: dynamic }\n",
+			want: []string{`openapi[0].discovery: tool api_search is already declared by tools[0]`},
+		},
 		"unknown override key": {
 			src:  validUpstreams + "openapi:\n  - spec: pets.yaml\n    upstream: api\n    overrides: { getPetById: { nmae: x } }\n",
 			want: []string{`openapi[0].overrides.getPetById.nmae: unknown key`},

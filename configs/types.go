@@ -52,6 +52,12 @@ type OpenAPISpec struct {
 	// output_schema. Off by default: results that drift from the spec would
 	// fail.
 	OutputSchema bool `koanf:"output_schema"`
+	// Discovery is static (the default: one tool per operation) or dynamic:
+	// three tools, NAME_search, NAME_describe and NAME_call (NAME is the
+	// upstream's name), let an agent find, read and call any operation, so
+	// that a spec of a thousand operations costs a few hundred tokens in
+	// tools/list.
+	Discovery string `koanf:"discovery"`
 }
 
 // ServerSpec is the server section. Every field can be overridden by an
@@ -120,6 +126,9 @@ type Config struct {
 	Server    ServerSpec
 	Upstreams map[string]*Upstream
 	Tools     []*mapping.Tool
+	// Catalogs hold the operations of openapi entries with dynamic
+	// discovery, served through three tools each.
+	Catalogs []*Catalog
 	// Credentials are the upstream credentials an imported tool sends, by
 	// tool name (secret: never log or return).
 	Credentials map[string]*Credential
@@ -128,6 +137,26 @@ type Config struct {
 
 	secrets []string
 }
+
+// Catalog is an imported spec served with dynamic discovery.
+type Catalog struct {
+	// Name prefixes the three tools: NAME_search, NAME_describe, NAME_call.
+	Name    string
+	Entries []CatalogEntry
+}
+
+// CatalogEntry is one operation of a catalog.
+type CatalogEntry struct {
+	Tool *mapping.Tool
+	// Operation is "METHOD /path" as the spec writes it.
+	Operation string
+}
+
+// Discovery modes of an openapi entry.
+const (
+	DiscoveryStatic  = "static"
+	DiscoveryDynamic = "dynamic"
+)
 
 // Credential is what a tool adds to its upstream requests for the security
 // schemes its operation requires. Secret: never log or return.

@@ -100,7 +100,7 @@ func compile(path string, f *File, unresolved map[string]bool, o *Options) (*Con
 		}
 	}
 	errs = append(errs, importOpenAPI(cfg, path, f, seen, o)...)
-	if len(cfg.Tools) == 0 && len(errs) == 0 {
+	if len(cfg.Tools) == 0 && len(cfg.Catalogs) == 0 && len(errs) == 0 {
 		cfg.Warnings = append(cfg.Warnings, "no tools are declared")
 	}
 	return cfg, errs
@@ -123,6 +123,23 @@ func importOpenAPI(cfg *Config, path string, f *File, seen map[string]int, o *Op
 			fail("upstream", "required")
 		case !ok:
 			fail("upstream", "%q is not in upstreams (have: %s)", entry.Upstream, strings.Join(sortedKeys(f.Upstreams), ", "))
+		}
+		var catalog *Catalog
+		switch entry.Discovery {
+		case "", DiscoveryStatic:
+		case DiscoveryDynamic:
+			catalog = &Catalog{Name: entry.Upstream}
+			for _, suffix := range []string{"_search", "_describe", "_call"} {
+				name := entry.Upstream + suffix
+				if j, dup := seen[name]; dup {
+					fail("discovery", "tool %s is already declared by tools[%d]", name, j)
+				} else if other, dup := imported[name]; dup {
+					fail("discovery", "tool %s is already imported by %s", name, other)
+				}
+				imported[name] = prefix
+			}
+		default:
+			fail("discovery", "%q is not static or dynamic", entry.Discovery)
 		}
 		if entry.Spec == "" {
 			fail("spec", "required: a file path or an http(s) URL")
@@ -180,7 +197,11 @@ func importOpenAPI(cfg *Config, path string, f *File, seen map[string]int, o *Op
 				errs = append(errs, fmt.Errorf("%s: %w", tprefix, e))
 			}
 			if len(toolErrs) == 0 {
-				cfg.Tools = append(cfg.Tools, t)
+				if catalog != nil {
+					catalog.Entries = append(catalog.Entries, CatalogEntry{Tool: t, Operation: tool.Operation})
+				} else {
+					cfg.Tools = append(cfg.Tools, t)
+				}
 				cred, warning := credentialFor(tool, entry.Upstream, up)
 				if warning != "" {
 					cfg.Warnings = append(cfg.Warnings, fmt.Sprintf("%s: %s", tprefix, warning))
@@ -192,6 +213,9 @@ func importOpenAPI(cfg *Config, path string, f *File, seen map[string]int, o *Op
 					cfg.Credentials[tool.Spec.Name] = cred
 				}
 			}
+		}
+		if catalog != nil && len(catalog.Entries) > 0 {
+			cfg.Catalogs = append(cfg.Catalogs, catalog)
 		}
 	}
 	return errs

@@ -34,6 +34,7 @@ type Server struct {
 	log      *slog.Logger
 	mcp      *mcp.Server
 	tools    map[string]*toolEntry
+	catalogs []*catalog
 	inflight atomic.Int64
 	ready    atomic.Bool
 }
@@ -79,6 +80,11 @@ func New(cfg *configs.Config, opts *Options) (*Server, error) {
 		s.tools[t.Name()] = e
 		s.mcp.AddTool(mcpTool(t.Descriptor()), s.handler(e))
 	}
+	for _, c := range cfg.Catalogs {
+		if err := s.addCatalog(c, clients); err != nil {
+			return nil, err
+		}
+	}
 	s.ready.Store(true)
 	return s, nil
 }
@@ -109,7 +115,6 @@ func mcpTool(d mapping.Descriptor) *mcp.Tool {
 // in a call becomes an isError result for the model; it never returns a Go
 // error, which the SDK would turn into a protocol error.
 func (s *Server) handler(e *toolEntry) mcp.ToolHandler {
-	name := e.tool.Name()
 	return func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		s.inflight.Add(1)
 		defer s.inflight.Add(-1)
@@ -120,14 +125,18 @@ func (s *Server) handler(e *toolEntry) mcp.ToolHandler {
 		}
 		outcome, status := "ok", 0
 		res := s.call(ctx, e, req.Params.Arguments, header, &outcome, &status)
-		s.log.LogAttrs(ctx, slog.LevelInfo, "tool_call",
-			slog.String("tool", name),
-			slog.String("upstream", e.tool.Upstream()),
-			slog.Int("upstream_status", status),
-			slog.String("outcome", outcome),
-			slog.Duration("duration", time.Since(start)))
+		s.logCall(ctx, e, outcome, status, start)
 		return res, nil
 	}
+}
+
+func (s *Server) logCall(ctx context.Context, e *toolEntry, outcome string, status int, start time.Time) {
+	s.log.LogAttrs(ctx, slog.LevelInfo, "tool_call",
+		slog.String("tool", e.tool.Name()),
+		slog.String("upstream", e.tool.Upstream()),
+		slog.Int("upstream_status", status),
+		slog.String("outcome", outcome),
+		slog.Duration("duration", time.Since(start)))
 }
 
 func (s *Server) call(ctx context.Context, e *toolEntry, args json.RawMessage, header http.Header, outcome *string, status *int) *mcp.CallToolResult {
@@ -214,6 +223,11 @@ func (s *Server) ServeStdio(ctx context.Context, in io.ReadCloser, out io.WriteC
 func (s *Server) Close() {
 	for _, e := range s.tools {
 		e.upstream.closeIdle()
+	}
+	for _, c := range s.catalogs {
+		for _, e := range c.entries {
+			e.upstream.closeIdle()
+		}
 	}
 }
 
