@@ -76,7 +76,9 @@ func argName(s string) string {
 			b.WriteByte('_')
 		}
 	}
-	out := strings.Trim(b.String(), "_")
+	// A leading dot would read as RFC 6570's label operator in a path
+	// placeholder.
+	out := strings.Trim(strings.TrimLeft(b.String(), "."), "_")
 	if out == "" {
 		out = "arg"
 	}

@@ -111,10 +111,12 @@ func (c *converter) own(d *document, m map[string]any, depth int, stack []string
 	var types []string
 	switch t := m["type"].(type) {
 	case string:
-		types = []string{t}
+		if jsonTypes[t] {
+			types = []string{t}
+		}
 	case []any:
 		for _, e := range t {
-			if s, ok := e.(string); ok {
+			if s, ok := e.(string); ok && jsonTypes[s] && !contains(types, s) {
 				types = append(types, s)
 			}
 		}
@@ -133,10 +135,37 @@ func (c *converter) own(d *document, m map[string]any, depth int, stack []string
 		}
 		out["type"] = l
 	}
-	for _, k := range []string{"title", "description", "format", "default", "const", "multipleOf", "maximum", "minimum", "maxLength", "minLength", "maxItems", "minItems", "uniqueItems", "maxProperties", "minProperties"} {
+	// Keywords are copied only with values JSON Schema allows, so that a
+	// sloppy spec cannot make a tool's schema invalid.
+	for _, k := range []string{"title", "description", "format"} {
+		if v, ok := m[k].(string); ok {
+			out[k] = v
+		}
+	}
+	for _, k := range []string{"default", "const"} {
 		if v, ok := m[k]; ok {
 			out[k] = v
 		}
+	}
+	for _, k := range []string{"maximum", "minimum"} {
+		if v, ok := m[k].(json.Number); ok {
+			out[k] = v
+		}
+	}
+	if v, ok := m["multipleOf"].(json.Number); ok {
+		if f, err := v.Float64(); err == nil && f > 0 {
+			out["multipleOf"] = v
+		}
+	}
+	for _, k := range []string{"maxLength", "minLength", "maxItems", "minItems", "maxProperties", "minProperties"} {
+		if v, ok := m[k].(json.Number); ok {
+			if n, err := v.Int64(); err == nil && n >= 0 {
+				out[k] = v
+			}
+		}
+	}
+	if v, ok := m["uniqueItems"].(bool); ok {
+		out["uniqueItems"] = v
 	}
 	if e, ok := m["enum"].([]any); ok && len(e) > 0 {
 		if contains(types, "null") && !containsNil(e) {
@@ -150,7 +179,7 @@ func (c *converter) own(d *document, m map[string]any, depth int, stack []string
 		switch v := m[b[0]].(type) {
 		case bool:
 			if v {
-				if bound, ok := m[b[1]]; ok {
+				if bound, ok := m[b[1]].(json.Number); ok {
 					out[b[0]] = bound
 					delete(out, b[1])
 				}
@@ -228,6 +257,8 @@ func (c *converter) own(d *document, m map[string]any, depth int, stack []string
 	}
 	return out
 }
+
+var jsonTypes = map[string]bool{"array": true, "boolean": true, "integer": true, "null": true, "number": true, "object": true, "string": true}
 
 var propertyKeyRE = regexp.MustCompile(`^[a-zA-Z0-9_.-]{1,64}$`)
 
