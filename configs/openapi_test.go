@@ -23,6 +23,10 @@ paths:
       parameters: [{ name: id, in: path, required: true, schema: { type: integer } }]
       requestBody: { content: { text/plain: { schema: { type: string } } } }
       responses: { "200": { description: ok } }
+    trace:
+      operationId: tracePet
+      parameters: [{ name: id, in: path, required: true, schema: { type: integer } }]
+      responses: { "200": { description: ok } }
   /pets:
     get:
       operationId: listPets
@@ -46,10 +50,10 @@ openapi:
 	for _, tool := range cfg.Tools {
 		names = append(names, tool.Name())
 	}
-	if diff := cmp.Diff([]string{"get_pet", "get_pet_by_id"}, names); diff != "" {
+	if diff := cmp.Diff([]string{"get_pet", "get_pet_by_id", "updatePet"}, names); diff != "" {
 		t.Errorf("tools (-want +got):\n%s", diff)
 	}
-	wantWarnings := []string{`openapi[0]: PUT /pets/{id} skipped: request body media type text/plain is not supported (JSON, form and multipart are)`}
+	wantWarnings := []string{`openapi[0]: TRACE /pets/{id} skipped: TRACE is not supported`}
 	if diff := cmp.Diff(wantWarnings, cfg.Warnings); diff != "" {
 		t.Errorf("warnings (-want +got):\n%s", diff)
 	}

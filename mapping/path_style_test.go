@@ -2,6 +2,7 @@ package mapping
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 )
 
@@ -75,5 +76,27 @@ func TestNilBodySendsNoBody(t *testing.T) {
 		if string(r.Body) != want || (want == "") != (r.ContentType == "") {
 			t.Errorf("BuildRequest(%s): body %q, content type %q; want body %q", args, r.Body, r.ContentType, want)
 		}
+	}
+}
+
+func TestRawBody(t *testing.T) {
+	tool := mustCompile(t, Spec{Name: "t", Upstream: "api", Method: "PUT", Raw: `args.text ?? (args.data == nil ? nil : fromBase64(args.data))`, RawContentType: "text/plain; charset=utf-8",
+		Input: props(map[string]any{"text": stringProp, "data": stringProp})})
+	for args, want := range map[string]string{`{"text":"# Hello"}`: "# Hello", `{"data":"AAEC"}`: "\x00\x01\x02", `{}`: ""} {
+		r, err := tool.BuildRequest(json.RawMessage(args), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantType := "text/plain; charset=utf-8"
+		if want == "" {
+			wantType = ""
+		}
+		if string(r.Body) != want || r.ContentType != wantType {
+			t.Errorf("BuildRequest(%s): body %q, content type %q; want %q, %q", args, r.Body, r.ContentType, want, wantType)
+		}
+	}
+	if _, err := Compile(Spec{Name: "t", Upstream: "api", Method: "POST", Raw: "args", Body: "args", RawContentType: "bad type"}); err == nil ||
+		!strings.Contains(err.Error(), `raw_content_type: "bad type" is not a media type`) || !strings.Contains(err.Error(), "body and raw cannot both be set") {
+		t.Errorf("Compile error = %v, want the media type and the two bodies reported", err)
 	}
 }

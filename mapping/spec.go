@@ -57,6 +57,12 @@ type Spec struct {
 	// Scalars become text fields; file(data, filename[, content_type]) makes a
 	// file part; an array makes one part per element.
 	Multipart map[string]string `koanf:"multipart"`
+	// Raw is a body sent as it is: one expression producing a string (text,
+	// or bytes from fromBase64). A nil result sends no body.
+	Raw string `koanf:"raw"`
+	// RawContentType is the Content-Type of a Raw body; empty means
+	// application/octet-stream.
+	RawContentType string `koanf:"raw_content_type"`
 	// Validate are rules checked after the input schema, in order; every
 	// failing rule's message is reported to the agent.
 	Validate []Rule `koanf:"validate"`

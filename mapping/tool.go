@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"mime"
 	"net/http"
 	"regexp"
 	"sort"
@@ -30,6 +31,8 @@ type Tool struct {
 	form       []namedProgram // form fields, sorted by name
 	formStyle  map[string]string
 	multipart  []namedProgram // multipart fields, sorted by name
+	raw        *program       // a body sent as it is
+	rawType    string
 	rules      []rule
 	result     *program // response.result
 	text       *program // response.text
@@ -249,11 +252,27 @@ func Compile(spec Spec) (*Tool, error) {
 		}
 		return nil
 	})
+	if spec.Raw != "" {
+		p, err := compileExpr("raw", spec.Raw, in)
+		if err != nil {
+			errs = append(errs, &FieldError{Err: err})
+		}
+		t.raw = p
+		t.rawType = spec.RawContentType
+		if t.rawType == "" {
+			t.rawType = "application/octet-stream"
+		}
+		if _, _, err := mime.ParseMediaType(t.rawType); err != nil || strings.ContainsAny(t.rawType, "\r\n") {
+			fail("raw_content_type", "%q is not a media type", spec.RawContentType)
+		}
+	} else if spec.RawContentType != "" {
+		fail("raw_content_type", "set without raw")
+	}
 	var bodies []string
 	for _, b := range []struct {
 		name string
 		set  bool
-	}{{"body", spec.Body != nil}, {"form", len(spec.Form) > 0}, {"multipart", len(spec.Multipart) > 0}} {
+	}{{"body", spec.Body != nil}, {"form", len(spec.Form) > 0}, {"multipart", len(spec.Multipart) > 0}, {"raw", spec.Raw != ""}} {
 		if b.set {
 			bodies = append(bodies, b.name)
 		}

@@ -18,10 +18,9 @@ paths:
       summary: One pet
       parameters: [{ name: id, in: path, required: true, schema: { type: integer } }]
       responses: { "200": { description: ok } }
-    put:
-      operationId: putPet
+    trace:
+      operationId: tracePet
       parameters: [{ name: id, in: path, required: true, schema: { type: integer } }]
-      requestBody: { content: { text/plain: { schema: { type: string } } } }
       responses: { "200": { description: ok } }
 `
 
@@ -43,7 +42,7 @@ func TestOpenAPICommand(t *testing.T) {
 	if err := json.Unmarshal([]byte(stdout), &list); err != nil || len(list.Tools) != 1 || list.Tools[0].Name != "getPet" {
 		t.Errorf("tools = %s (%v), want getPet only", stdout, err)
 	}
-	if !strings.Contains(stderr, "1 tool, 1 skipped") || !strings.Contains(stderr, "PUT /pets/{id} skipped: request body media type text/plain") {
+	if !strings.Contains(stderr, "1 tool, 1 skipped") || !strings.Contains(stderr, "TRACE /pets/{id} skipped: TRACE is not supported") {
 		t.Errorf("stderr does not report the import and the skipped operation:\n%s", stderr)
 	}
 

@@ -2,6 +2,7 @@ package openapi
 
 import (
 	"fmt"
+	"mime"
 	"sort"
 	"strings"
 )
@@ -62,11 +63,33 @@ func (b *toolBuilder) requestBody(o *operation) error {
 			break
 		}
 	}
-	if kind == bodyNone {
-		return fmt.Errorf("request body media type %s is not supported (JSON, form and multipart are)", strings.Join(sortedKeys(content), ", "))
-	}
 	if o.method == "GET" || o.method == "HEAD" {
 		b.notes = append(b.notes, fmt.Sprintf("a %s request has no body; the request body is ignored", o.method))
+		return nil
+	}
+	if kind == bodyNone {
+		// Any other media type is sent as it is: text from a string
+		// argument, anything else from base64.
+		mediaType = sortedKeys(content)[0]
+		media, _ = content[mediaType].(map[string]any)
+		key := b.claim("body", "body")
+		desc, _ := rb["description"].(string)
+		schema := map[string]any{"type": "string"}
+		if strings.HasPrefix(mediaType, "text/") {
+			b.spec.Raw = argRef(key)
+		} else {
+			schema["contentEncoding"] = "base64"
+			if desc = strings.TrimSpace(desc); desc != "" {
+				desc += " (" + mediaType + ", base64-encoded)"
+			} else {
+				desc = "The " + mediaType + " content, base64-encoded."
+			}
+			b.spec.Raw = argRef(key) + " == nil ? nil : fromBase64(" + argRef(key) + ")"
+		}
+		if _, _, err := mime.ParseMediaType(mediaType); err == nil && !strings.Contains(mediaType, "*") {
+			b.spec.RawContentType = mediaType
+		}
+		b.addArg(key, schema, required, desc)
 		return nil
 	}
 	schema := b.conv.schema(d, media["schema"], 0, nil)
