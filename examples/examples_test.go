@@ -695,7 +695,7 @@ func TestOpenAPITools(t *testing.T) {
 	]}`)
 
 	res = call(t, s, "get_pet", `{"id": 99}`)
-	wantError(t, res, `get_pet: upstream returned HTTP 404 (No pet has this id.): {"error": {"code": "pet_not_found","message": "pet 99 not found"}}`)
+	wantError(t, res, `get_pet: upstream returned HTTP 404 Not Found (No pet has this id.): {"error":{"code":"pet_not_found","message":"pet 99 not found"}}`)
 
 	res = call(t, s, "addPet", `{"name": "Kitty", "tags": ["cat"], "born": "2024-02-29"}`)
 	got = up.last(t)

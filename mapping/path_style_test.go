@@ -2,6 +2,7 @@ package mapping
 
 import (
 	"encoding/json"
+	"net/http"
 	"strings"
 	"testing"
 )
@@ -98,5 +99,26 @@ func TestRawBody(t *testing.T) {
 	if _, err := Compile(Spec{Name: "t", Upstream: "api", Method: "POST", Raw: "args", Body: "args", RawContentType: "bad type"}); err == nil ||
 		!strings.Contains(err.Error(), `raw_content_type: "bad type" is not a media type`) || !strings.Contains(err.Error(), "body and raw cannot both be set") {
 		t.Errorf("Compile error = %v, want the media type and the two bodies reported", err)
+	}
+}
+
+func TestResponseStatuses(t *testing.T) {
+	tool := mustCompile(t, Spec{Name: "t", Upstream: "api", Response: ResponseSpec{Statuses: map[string]string{"404": "No such pet.", "4xx": "Bad  request.", "default": "Failed."}}})
+	r, err := tool.BuildRequest(json.RawMessage(`{}`), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for status, want := range map[int]string{
+		404: "upstream returned HTTP 404 Not Found (No such pet.): {\"a\":1}",
+		409: "upstream returned HTTP 409 Conflict (Bad request.): {\"a\":1}",
+		503: "upstream returned HTTP 503 Service Unavailable (Failed.): {\"a\":1}",
+	} {
+		res := tool.ShapeResponse(r, status, http.Header{"Content-Type": {"application/json"}}, []byte(`{"a": 1}`))
+		if !res.IsError || res.Text != want {
+			t.Errorf("status %d: %+v, want error %q", status, res, want)
+		}
+	}
+	if _, err := Compile(Spec{Name: "t", Upstream: "api", Response: ResponseSpec{Statuses: map[string]string{"4xxx": "x"}}}); err == nil || !strings.Contains(err.Error(), "response.statuses.4xxx: want a status code") {
+		t.Errorf("Compile error = %v, want the bad status key", err)
 	}
 }

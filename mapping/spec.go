@@ -110,4 +110,8 @@ type ResponseSpec struct {
 	// Error is the message for a non-2xx response (a string); empty means the
 	// status and the start of the body.
 	Error string `koanf:"error"`
+	// Statuses describe non-2xx statuses in the default error message, by
+	// code ("404"), range ("4XX") or "default": "upstream returned HTTP 404
+	// Not Found (No pet has this id.): {…}".
+	Statuses map[string]string `koanf:"statuses"`
 }

@@ -37,6 +37,7 @@ type Tool struct {
 	result     *program // response.result
 	text       *program // response.text
 	errorText  *program // response.error
+	statuses   map[string]string
 	maxResult  int
 	// defaultRule: no query or body mapping was declared, so arguments not
 	// used by the path go to the query (GET, HEAD, DELETE) or the JSON body.
@@ -112,6 +113,7 @@ func (t *Tool) Descriptor() Descriptor {
 
 var (
 	toolNameRE   = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
+	statusKeyRE  = regexp.MustCompile(`^(?i:[1-5][0-9][0-9]|[1-5]xx|default)$`)
 	headerNameRE = regexp.MustCompile("^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 	methods      = map[string]bool{"GET": true, "HEAD": true, "POST": true, "PUT": true, "PATCH": true, "DELETE": true, "OPTIONS": true}
 	// reservedHeaders are set by the HTTP client or by api2mcp itself.
@@ -334,6 +336,16 @@ func Compile(spec Spec) (*Tool, error) {
 	t.result = compileResponse("response.result", spec.Response.Result, anyResult)
 	t.text = compileResponse("response.text", spec.Response.Text, stringResult)
 	t.errorText = compileResponse("response.error", spec.Response.Error, stringResult)
+	for _, code := range sortedKeys(spec.Response.Statuses) {
+		if !statusKeyRE.MatchString(code) {
+			fail("response.statuses."+code, "want a status code (404), a range (4XX) or default")
+			continue
+		}
+		if t.statuses == nil {
+			t.statuses = map[string]string{}
+		}
+		t.statuses[strings.ToUpper(code)] = strings.Join(strings.Fields(spec.Response.Statuses[code]), " ")
+	}
 	if len(spec.OutputSchema) > 0 {
 		out, err := compileOutput(spec.OutputSchema)
 		if err != nil {

@@ -3,7 +3,6 @@ package openapi
 import (
 	"fmt"
 	"mime"
-	"sort"
 	"strings"
 )
 
@@ -272,24 +271,7 @@ func (b *toolBuilder) responses(o *operation) {
 		}
 	}
 	if len(descs) > 0 {
-		keys := make([]string, 0, len(descs))
-		for k := range descs {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		var lit strings.Builder
-		lit.WriteString("{")
-		for i, k := range keys {
-			if i > 0 {
-				lit.WriteString(", ")
-			}
-			lit.WriteString(quote(strings.ToLower(k)) + ": " + quote(descs[k]))
-		}
-		lit.WriteString("}")
-		b.spec.Response.Error = "let d = " + lit.String() + `; ` +
-			`let m = d[string(status)] ?? d[string(int(status / 100)) + "xx"] ?? d["default"]; ` +
-			`let t = body == nil ? "" : (type(body) == "string" ? trim(body) : join(map(split(toJSON(body), "\n"), trim(#)), "")); ` +
-			`"upstream returned HTTP " + string(status) + (m == nil ? "" : " (" + m + ")") + (t == "" ? "" : ": " + (len(t) > 500 ? t[:500] + "…" : t))`
+		b.spec.Response.Statuses = descs
 	}
 	if b.im.opts.OutputSchema && success != nil && success["schema"] != nil {
 		c := &converter{refs: b.im.refs, dir: output}

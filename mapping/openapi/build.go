@@ -136,6 +136,9 @@ func (im *importer) build(o *operation, name string) (mapping.Spec, []string, er
 	if ov.Response.Error != "" {
 		b.spec.Response.Error = ov.Response.Error
 	}
+	if len(ov.Response.Statuses) > 0 {
+		b.spec.Response.Statuses = ov.Response.Statuses
+	}
 	b.spec.Validate = ov.Validate
 	b.spec.MaxResultBytes = ov.MaxResultBytes
 	for n := range b.conv.notes {

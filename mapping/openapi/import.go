@@ -304,7 +304,7 @@ func mergeOverride(a, b Override) Override {
 	if b.Annotations != (mapping.Annotations{}) {
 		a.Annotations = b.Annotations
 	}
-	if b.Response != (mapping.ResponseSpec{}) {
+	if b.Response.Result != "" || b.Response.Text != "" || b.Response.Error != "" || len(b.Response.Statuses) > 0 {
 		a.Response = b.Response
 	}
 	if len(b.Validate) > 0 {
