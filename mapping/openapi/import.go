@@ -123,7 +123,9 @@ func Import(data []byte, opts *Options) (*Result, error) {
 	default:
 		return nil, errors.New("not an OpenAPI document: no openapi or swagger field")
 	}
-	res.Warnings = append(res.Warnings, validate(root)...)
+	if len(data) <= validateMaxBytes {
+		res.Warnings = append(res.Warnings, validate(root)...)
+	}
 	if servers, ok := root["servers"].([]any); ok {
 		for _, sv := range servers {
 			if m, ok := sv.(map[string]any); ok {
