@@ -162,3 +162,42 @@ func TestLoadOpenAPIFromURL(t *testing.T) {
 		t.Errorf("error = %v, want a 404 that does not quote the URL's query", err)
 	}
 }
+
+func TestLoadOpenAPICredentialWarnings(t *testing.T) {
+	spec := `
+openapi: 3.0.3
+info: { title: Keys, version: "1" }
+components:
+  securitySchemes:
+    key: { type: apiKey, in: header, name: X-Key }
+    token: { type: http, scheme: bearer }
+paths:
+  /a:
+    get:
+      operationId: a
+      security: [{ token: [] }]
+      responses: { "200": { description: ok } }
+`
+	cfg, err := load(t, `
+upstreams:
+  api:
+    url: http://api.internal
+    credentials:
+      kye: secret-value-1
+openapi:
+  - { spec: keys.yaml, upstream: api }
+`, nil, map[string]string{"keys.yaml": spec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		`openapi[0] "a" (GET /a): sends no credentials: its operation needs security scheme token, and upstreams.api.credentials has none of them`,
+		`upstreams.api.credentials.kye: names no security scheme an imported operation of this upstream requires`,
+	}
+	if diff := cmp.Diff(want, cfg.Warnings); diff != "" {
+		t.Errorf("warnings (-want +got):\n%s", diff)
+	}
+	if cfg.Credentials["a"] != nil {
+		t.Errorf("tool a has a credential, want none")
+	}
+}

@@ -111,7 +111,17 @@ func compile(path string, f *File, unresolved map[string]bool, o *Options) (*Con
 // tools' names).
 func importOpenAPI(cfg *Config, path string, f *File, seen map[string]int, o *Options) []error {
 	var errs []error
-	imported := map[string]string{} // name → "openapi[i]"
+	imported := map[string]string{}         // name → "openapi[i]"
+	schemes := map[string]map[string]bool{} // upstream → security schemes its tools use
+	defer func() {
+		for _, name := range sortedKeys(f.Upstreams) {
+			for _, k := range sortedKeys(f.Upstreams[name].Credentials) {
+				if !schemes[name][k] {
+					cfg.Warnings = append(cfg.Warnings, fmt.Sprintf("upstreams.%s.credentials.%s: names no security scheme an imported operation of this upstream requires", name, k))
+				}
+			}
+		}
+	}()
 	for i, entry := range f.OpenAPI {
 		prefix := fmt.Sprintf("openapi[%d]", i)
 		fail := func(field, format string, a ...any) {
@@ -201,6 +211,14 @@ func importOpenAPI(cfg *Config, path string, f *File, seen map[string]int, o *Op
 					catalog.Entries = append(catalog.Entries, CatalogEntry{Tool: t, Operation: tool.Operation})
 				} else {
 					cfg.Tools = append(cfg.Tools, t)
+				}
+				for _, req := range tool.Security {
+					for _, sc := range req {
+						if schemes[entry.Upstream] == nil {
+							schemes[entry.Upstream] = map[string]bool{}
+						}
+						schemes[entry.Upstream][sc.Name] = true
+					}
 				}
 				cred, warning := credentialFor(tool, entry.Upstream, up)
 				if warning != "" {
