@@ -3,6 +3,7 @@ package configs
 import (
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"reflect"
 	"sort"
@@ -30,8 +31,12 @@ type Options struct {
 	Environ func() []string
 	// LookupEnv resolves ${VAR}; nil means os.LookupEnv.
 	LookupEnv func(string) (string, bool)
-	// ReadFile reads the config and ${file:…} secrets; nil means os.ReadFile.
+	// ReadFile reads the config, ${file:…} secrets and OpenAPI specs; nil
+	// means os.ReadFile.
 	ReadFile func(string) ([]byte, error)
+	// HTTPClient downloads OpenAPI specs given by URL; nil means a client
+	// with a 30s timeout.
+	HTTPClient *http.Client
 }
 
 // Load reads, checks and compiles the configuration at path. The error joins
@@ -79,7 +84,7 @@ func parse(path string, data []byte, o *Options) (*Config, error) {
 	}
 	secrets, unresolved, serrs := resolveSecrets(&f, o)
 	errs = append(errs, serrs...)
-	cfg, verrs := compile(path, &f, unresolved)
+	cfg, verrs := compile(path, &f, unresolved, o)
 	errs = append(errs, verrs...)
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)

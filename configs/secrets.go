@@ -1,6 +1,7 @@
 package configs
 
 import (
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -109,6 +110,17 @@ func resolveSecrets(f *File, o *Options) (secrets []string, unresolved map[strin
 				h[k] = expand(base+".headers."+k, u.Headers[k])
 			}
 			u.Headers = h
+		}
+		if len(u.Credentials) > 0 {
+			c := make(map[string]string, len(u.Credentials))
+			for _, k := range sortedKeys(u.Credentials) {
+				c[k] = expand(base+".credentials."+k, u.Credentials[k])
+				if v := c[k]; strings.Contains(v, ":") && len(v) >= minSecretLen {
+					// A basic credential travels base64-encoded.
+					secrets = append(secrets, base64.StdEncoding.EncodeToString([]byte(v)))
+				}
+			}
+			u.Credentials = c
 		}
 		f.Upstreams[name] = u
 	}

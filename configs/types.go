@@ -7,6 +7,7 @@ import (
 
 	"github.com/api2mcp/api2mcp/authn"
 	"github.com/api2mcp/api2mcp/mapping"
+	"github.com/api2mcp/api2mcp/mapping/openapi"
 )
 
 // Defaults, applied in one place (see applyDefaults).
@@ -65,6 +66,8 @@ type File struct {
 	RateLimits RateLimitsSpec `koanf:"rate_limits"`
 	// Redis is the state shared by replicas; empty means none.
 	Redis RedisSpec `koanf:"redis"`
+	// OpenAPI imports the operations of OpenAPI documents as tools.
+	OpenAPI []OpenAPISpec `koanf:"openapi"`
 }
 
 // ResourceSpec is one entry of the resources section: an upstream GET
@@ -167,6 +170,37 @@ type RateLimitsSpec struct {
 	Shared bool `koanf:"shared"`
 }
 
+// OpenAPISpec imports the operations of an OpenAPI document (Swagger 2.0,
+// OpenAPI 3.0 or 3.1, JSON or YAML) as tools. They join the declared tools
+// and are compiled and checked like them.
+type OpenAPISpec struct {
+	// Spec is a file path (relative to mcp.yaml) or an http(s) URL, read
+	// once at load. $refs to other files are read only from beside a file
+	// spec; network $refs are never fetched.
+	Spec string `koanf:"spec"`
+	// Upstream names the entry of the upstreams section the tools call.
+	Upstream string `koanf:"upstream"`
+	// Include keeps only the operations matching a pattern (empty keeps all):
+	// "tag:pet", "GET /store/*", "/pets/*" or an operationId ("get*");
+	// * matches any characters. Exclude drops the operations matching one.
+	Include []string `koanf:"include"`
+	Exclude []string `koanf:"exclude"`
+	// Overrides adjust single operations, keyed by operationId or
+	// "METHOD /path": name, title, description, hidden, annotations,
+	// response, validate, max_result_bytes.
+	Overrides map[string]openapi.Override `koanf:"overrides"`
+	// OutputSchema declares each operation's 2xx JSON schema as the tool's
+	// output_schema. Off by default: results that drift from the spec would
+	// fail.
+	OutputSchema bool `koanf:"output_schema"`
+	// Discovery is static (the default: one tool per operation) or dynamic:
+	// three tools, NAME_search, NAME_describe and NAME_call (NAME is the
+	// upstream's name), let an agent find, read and call any operation, so
+	// that a spec of a thousand operations costs a few hundred tokens in
+	// tools/list.
+	Discovery string `koanf:"discovery"`
+}
+
 // ServerSpec is the server section. Every field can be overridden by an
 // API2MCP_SERVER_<FIELD> environment variable.
 type ServerSpec struct {
@@ -247,6 +281,13 @@ type UpstreamSpec struct {
 	// MaxConcurrent caps the requests in flight to this upstream; more wait
 	// for a slot within their call's timeout. Zero means 64.
 	MaxConcurrent int `koanf:"max_concurrent"`
+	// Credentials hold the secrets of the OpenAPI security schemes of the
+	// specs imported for this upstream, keyed by scheme name (the key under
+	// components.securitySchemes): an apiKey's value, a bearer token (http
+	// bearer, oauth2, openIdConnect) or user:password (http basic). Each
+	// imported tool sends the credentials its operation requires, placed as
+	// its scheme says.
+	Credentials map[string]string `koanf:"credentials"`
 }
 
 // BreakerSpec configures an upstream's circuit breaker: after Failures
@@ -277,6 +318,12 @@ type Config struct {
 	// when the file has no auth section). Package proxy builds the running
 	// Authenticator from it with its logger.
 	Auth authn.Spec
+	// Catalogs hold the operations of openapi entries with dynamic
+	// discovery, served through three tools each.
+	Catalogs []*Catalog
+	// Credentials are the upstream credentials an imported tool sends, by
+	// tool name (secret: never log or return).
+	Credentials map[string]*Credential
 	// Warnings are problems that do not stop the server.
 	Warnings []string
 	// Cache is the cache section with defaults applied.
@@ -291,6 +338,35 @@ type Config struct {
 	RedisURL string
 
 	secrets []string
+}
+
+// Catalog is an imported spec served with dynamic discovery.
+type Catalog struct {
+	// Name prefixes the three tools: NAME_search, NAME_describe, NAME_call.
+	Name    string
+	Entries []CatalogEntry
+}
+
+// CatalogEntry is one operation of a catalog.
+type CatalogEntry struct {
+	Tool *mapping.Tool
+	// Operation is "METHOD /path" as the spec writes it.
+	Operation string
+}
+
+// Discovery modes of an openapi entry.
+const (
+	DiscoveryStatic  = "static"
+	DiscoveryDynamic = "dynamic"
+)
+
+// Credential is what a tool adds to its upstream requests for the security
+// schemes its operation requires. Secret: never log or return.
+type Credential struct {
+	Header http.Header
+	Query  url.Values
+	// Cookies are name=value pairs added to the Cookie header.
+	Cookies []string
 }
 
 // Upstream is a compiled upstream.

@@ -1,17 +1,21 @@
 package configs
 
 import (
+	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"net/url"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
 
 	"github.com/api2mcp/api2mcp/authn"
 	"github.com/api2mcp/api2mcp/mapping"
+	"github.com/api2mcp/api2mcp/mapping/openapi"
 )
 
 // maxRetries bounds retries: each one costs the upstream a request.
@@ -22,7 +26,7 @@ var headerNameRE = regexp.MustCompile("^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 // compile checks every section, applies defaults and compiles the tools.
 // It reports every problem, each with its field path, except in the fields
 // listed in unresolved (their ${…} already failed).
-func compile(path string, f *File, unresolved map[string]bool) (*Config, []error) {
+func compile(path string, f *File, unresolved map[string]bool, o *Options) (*Config, []error) {
 	var errs []error
 	fail := func(field, format string, a ...any) {
 		errs = append(errs, fmt.Errorf("%s: %s", field, fmt.Sprintf(format, a...)))
@@ -175,7 +179,8 @@ func compile(path string, f *File, unresolved map[string]bool) (*Config, []error
 	}
 	errs = append(errs, compileResources(f, cfg)...)
 	errs = append(errs, compilePrompts(f, cfg)...)
-	if len(f.Tools) == 0 && len(f.Resources) == 0 && len(f.Prompts) == 0 {
+	errs = append(errs, importOpenAPI(cfg, path, f, seen, o)...)
+	if len(cfg.Tools) == 0 && len(cfg.Catalogs) == 0 && len(f.Resources) == 0 && len(f.Prompts) == 0 && len(errs) == 0 {
 		cfg.Warnings = append(cfg.Warnings, "no tools are declared")
 	}
 	errs = append(errs, cfg.checkAuth(f.Auth)...)
@@ -214,6 +219,139 @@ func (cfg *Config) checkAuth(spec authn.Spec) []error {
 	return errs
 }
 
+// importOpenAPI imports every openapi entry and compiles its tools like
+// declared ones. Names must be unique across both (seen holds the declared
+// tools' names).
+func importOpenAPI(cfg *Config, path string, f *File, seen map[string]int, o *Options) []error {
+	var errs []error
+	imported := map[string]string{}         // name → "openapi[i]"
+	schemes := map[string]map[string]bool{} // upstream → security schemes its tools use
+	defer func() {
+		for _, name := range sortedKeys(f.Upstreams) {
+			for _, k := range sortedKeys(f.Upstreams[name].Credentials) {
+				if !schemes[name][k] {
+					cfg.Warnings = append(cfg.Warnings, fmt.Sprintf("upstreams.%s.credentials.%s: names no security scheme an imported operation of this upstream requires", name, k))
+				}
+			}
+		}
+	}()
+	for i, entry := range f.OpenAPI {
+		prefix := fmt.Sprintf("openapi[%d]", i)
+		fail := func(field, format string, a ...any) {
+			errs = append(errs, fmt.Errorf("%s.%s: %s", prefix, field, fmt.Sprintf(format, a...)))
+		}
+		up, ok := f.Upstreams[entry.Upstream]
+		switch {
+		case entry.Upstream == "":
+			fail("upstream", "required")
+		case !ok:
+			fail("upstream", "%q is not in upstreams (have: %s)", entry.Upstream, strings.Join(sortedKeys(f.Upstreams), ", "))
+		}
+		var catalog *Catalog
+		switch entry.Discovery {
+		case "", DiscoveryStatic:
+		case DiscoveryDynamic:
+			catalog = &Catalog{Name: entry.Upstream}
+			for _, suffix := range []string{"_search", "_describe", "_call"} {
+				name := entry.Upstream + suffix
+				if j, dup := seen[name]; dup {
+					fail("discovery", "tool %s is already declared by tools[%d]", name, j)
+				} else if other, dup := imported[name]; dup {
+					fail("discovery", "tool %s is already imported by %s", name, other)
+				}
+				imported[name] = prefix
+			}
+		default:
+			fail("discovery", "%q is not static or dynamic", entry.Discovery)
+		}
+		if entry.Spec == "" {
+			fail("spec", "required: a file path or an http(s) URL")
+			continue
+		}
+		location := entry.Spec
+		if !strings.HasPrefix(location, "http://") && !strings.HasPrefix(location, "https://") && !filepath.IsAbs(location) {
+			location = filepath.Join(filepath.Dir(path), location)
+		}
+		reserved := make([]string, 0, len(up.Headers))
+		for k := range up.Headers {
+			reserved = append(reserved, k)
+		}
+		res, err := openapi.Load(context.Background(), location,
+			&openapi.Source{ReadFile: o.ReadFile, Client: o.HTTPClient},
+			&openapi.Options{
+				Upstream:        entry.Upstream,
+				Include:         entry.Include,
+				Exclude:         entry.Exclude,
+				Overrides:       entry.Overrides,
+				OutputSchema:    entry.OutputSchema,
+				ReservedHeaders: reserved,
+			})
+		if err != nil {
+			for _, e := range unjoin(err) {
+				fail("spec", "%v", e)
+			}
+			continue
+		}
+		for _, w := range res.Warnings {
+			cfg.Warnings = append(cfg.Warnings, fmt.Sprintf("%s: %s", prefix, w))
+		}
+		for _, s := range res.Skipped {
+			if s.Reason != "hidden" {
+				cfg.Warnings = append(cfg.Warnings, fmt.Sprintf("%s: %s skipped: %s", prefix, s.Operation, s.Reason))
+			}
+		}
+		if !ok {
+			continue
+		}
+		for _, tool := range res.Tools {
+			tprefix := fmt.Sprintf("%s %q (%s)", prefix, tool.Spec.Name, tool.Operation)
+			var toolErrs []error
+			if j, dup := seen[tool.Spec.Name]; dup {
+				toolErrs = append(toolErrs, fmt.Errorf("name: already used by tools[%d] (rename it in overrides)", j))
+			} else if other, dup := imported[tool.Spec.Name]; dup {
+				toolErrs = append(toolErrs, fmt.Errorf("name: already used by %s (rename it in overrides)", other))
+			}
+			imported[tool.Spec.Name] = prefix
+			t, err := mapping.Compile(tool.Spec)
+			if err != nil {
+				toolErrs = append(toolErrs, unjoin(err)...)
+			}
+			for _, e := range toolErrs {
+				errs = append(errs, fmt.Errorf("%s: %w", tprefix, e))
+			}
+			if len(toolErrs) == 0 {
+				if catalog != nil {
+					catalog.Entries = append(catalog.Entries, CatalogEntry{Tool: t, Operation: tool.Operation})
+				} else {
+					cfg.Tools = append(cfg.Tools, t)
+				}
+				for _, req := range tool.Security {
+					for _, sc := range req {
+						if schemes[entry.Upstream] == nil {
+							schemes[entry.Upstream] = map[string]bool{}
+						}
+						schemes[entry.Upstream][sc.Name] = true
+					}
+				}
+				cred, warning := credentialFor(tool, entry.Upstream, up)
+				if warning != "" {
+					cfg.Warnings = append(cfg.Warnings, fmt.Sprintf("%s: %s", tprefix, warning))
+				}
+				if cred != nil {
+					if cfg.Credentials == nil {
+						cfg.Credentials = map[string]*Credential{}
+					}
+					cfg.Credentials[tool.Spec.Name] = cred
+				}
+			}
+		}
+		if catalog != nil && len(catalog.Entries) > 0 {
+			cfg.Catalogs = append(cfg.Catalogs, catalog)
+		}
+	}
+	return errs
+}
+
 // IsLoopback reports whether the host of a listen address (host:port) is a
 // loopback address or localhost; an empty host listens everywhere.
 func IsLoopback(listen string) bool {
@@ -236,6 +374,62 @@ func (cfg *Config) ToolScopes() []string {
 			if !slices.Contains(out, s) {
 				out = append(out, s)
 			}
+		}
+	}
+	return out
+}
+
+// credentialFor picks the first of an operation's security requirements
+// (in the spec's order) that the upstream has credentials for, and places
+// them as the schemes say. An operation without requirements, or whose
+// first satisfiable requirement is anonymous, sends none.
+func credentialFor(tool openapi.Tool, upstream string, up UpstreamSpec) (*Credential, string) {
+	if len(tool.Security) == 0 {
+		return nil, ""
+	}
+	var wanted []string
+	for _, req := range tool.Security {
+		ok := true
+		for _, sc := range req {
+			if _, has := up.Credentials[sc.Name]; !has {
+				ok = false
+				wanted = append(wanted, sc.Name)
+			}
+		}
+		if !ok {
+			continue
+		}
+		if len(req) == 0 {
+			return nil, ""
+		}
+		c := &Credential{Header: http.Header{}, Query: url.Values{}}
+		for _, sc := range req {
+			v := up.Credentials[sc.Name]
+			switch {
+			case sc.Type == "apiKey" && sc.In == "header":
+				c.Header.Set(sc.Param, v)
+			case sc.Type == "apiKey" && sc.In == "query":
+				c.Query.Set(sc.Param, v)
+			case sc.Type == "apiKey" && sc.In == "cookie":
+				c.Cookies = append(c.Cookies, sc.Param+"="+v)
+			case sc.Type == "http" && sc.HTTPScheme == "basic":
+				c.Header.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(v)))
+			default: // http bearer, oauth2, openIdConnect
+				c.Header.Set("Authorization", "Bearer "+v)
+			}
+		}
+		return c, ""
+	}
+	return nil, fmt.Sprintf("sends no credentials: its operation needs security scheme %s, and upstreams.%s.credentials has none of them", strings.Join(dedupe(wanted), " or "), upstream)
+}
+
+func dedupe(l []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, s := range l {
+		if !seen[s] {
+			seen[s] = true
+			out = append(out, s)
 		}
 	}
 	return out
@@ -445,6 +639,15 @@ func compileUpstream(name string, spec UpstreamSpec, unresolved map[string]bool)
 			continue
 		}
 		u.Header.Set(k, v)
+	}
+	for _, k := range sortedKeys(spec.Credentials) {
+		if unresolved[field+".credentials."+k] {
+			skipped = true
+			continue
+		}
+		if strings.ContainsFunc(spec.Credentials[k], func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+			fail("credentials."+k, "value contains a control character")
+		}
 	}
 	for i, h := range spec.ForwardHeaders {
 		if !headerNameRE.MatchString(h) {

@@ -691,3 +691,27 @@ func testPNG(t *testing.T) []byte {
 func tail(s string, n int) string {
 	return s[max(0, len(s)-n):]
 }
+
+func TestOpenAPITools(t *testing.T) {
+	s, up := startExample(t, "openapi")
+	res := call(t, s, "find_pets", `{"status": ["available", "pending"], "ids": [1, 4, 5], "tags": ["dog"], "filter": {"name": "b"}, "sort": {"field": "name", "order": "desc"}, "limit": 10}`)
+	got := up.last(t)
+	wantQuery(t, got, url.Values{"status": {"available,pending"}, "ids": {"1|4|5"}, "tags": {"dog"}, "filter[name]": {"b"}, "sort": {`{"field":"name","order":"desc"}`}, "limit": {"10"}})
+	if got.Header.Get("X-Api-Key") != petstoreKey {
+		t.Errorf("X-Api-Key = %q, want the api_key credential", got.Header.Get("X-Api-Key"))
+	}
+	wantStructured(t, res, `{"result": [
+		{"id": 4, "name": "Bella", "status": "available", "tags": ["dog", "puppy"], "born": "2021-06-15", "version": 1}
+	]}`)
+
+	res = call(t, s, "get_pet", `{"id": 99}`)
+	wantError(t, res, `get_pet: upstream returned HTTP 404 Not Found (No pet has this id.): {"error":{"code":"pet_not_found","message":"pet 99 not found"}}`)
+
+	res = call(t, s, "addPet", `{"name": "Kitty", "tags": ["cat"], "born": "2024-02-29"}`)
+	got = up.last(t)
+	wantJSON(t, "the upstream body", got.Body, `{"name": "Kitty", "tags": ["cat"], "born": "2024-02-29"}`)
+	wantStructured(t, res, `{"id": 7, "name": "Kitty", "status": "available", "tags": ["cat"], "born": "2024-02-29", "version": 1}`)
+
+	res = call(t, s, "addPet", `{"name": "Kitty", "id": 3}`)
+	wantError(t, res, `addPet: invalid arguments: /id: not allowed (no such argument)`)
+}

@@ -160,9 +160,9 @@ func TestCompileErrors(t *testing.T) {
 			spec: Spec{Name: "t", Upstream: "api", Path: "/pets/{id", Input: props(map[string]any{"id": stringProp}, "id")},
 			want: []string{`path: unclosed { in "/pets/{id"`},
 		},
-		"path placeholder of type object": {
-			spec: Spec{Name: "t", Upstream: "api", Path: "/pets/{id}", Input: props(map[string]any{"id": map[string]any{"type": "object"}}, "id")},
-			want: []string{`path: parameter "id" has type object; a path segment needs a string, integer, number or boolean`},
+		"path placeholder of type null": {
+			spec: Spec{Name: "t", Upstream: "api", Path: "/pets/{id}", Input: props(map[string]any{"id": map[string]any{"type": "null"}}, "id")},
+			want: []string{`path: parameter "id" has type null; a path segment needs a value`},
 		},
 		"every problem at once": {
 			spec: Spec{Name: "", Method: "BREW", Input: map[string]any{"type": "string"}, Query: map[string]string{"q": "1 +"}},

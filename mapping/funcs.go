@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"net/http"
@@ -324,6 +325,22 @@ var functions = []funcDoc{
 		},
 		fn:    func(args ...any) (any, error) { return compactValue(args[0]), nil },
 		types: []any{new(func(any) any)},
+	},
+	{
+		// renameKeys maps argument names back to an API's real property
+		// names when those are not portable tool-schema keys (OpenAPI import).
+		Name:        "renameKeys",
+		Signature:   "renameKeys(v any, names object) any",
+		Description: "A copy of v whose object keys are renamed by names: each entry maps a key to {to: new name, keys: names for its value}; arrays are renamed element by element; other keys and values are kept.",
+		Examples: []funcExample{
+			{`renameKeys({"a_b": 1, "c": [{"x_y": 2}]}, {"a_b": {"to": "a b"}, "c": {"keys": {"x_y": {"to": "x-y"}}}})`, `{"a b":1,"c":[{"x-y":2}]}`},
+			{`renameKeys(args.missing, {"a": {"to": "b"}})`, `null`},
+		},
+		fn: func(args ...any) (any, error) {
+			names, _ := args[1].(map[string]any)
+			return renameKeys(args[0], names, 0)
+		},
+		types: []any{new(func(any, map[string]any) any)},
 	},
 	{
 		// merge builds a request body from the arguments plus fixed or
@@ -917,4 +934,46 @@ func indentedSize(compact []byte, indent int) int {
 		}
 	}
 	return size
+}
+
+// renameKeys implements the renameKeys function. depth bounds the names
+// tree's nesting, which an expression could make arbitrarily deep.
+func renameKeys(v any, names map[string]any, depth int) (any, error) {
+	if depth > 64 {
+		return nil, errors.New("renameKeys: names nested more than 64 levels")
+	}
+	if len(names) == 0 {
+		return v, nil
+	}
+	switch v := v.(type) {
+	case []any:
+		out := make([]any, len(v))
+		for i, e := range v {
+			r, err := renameKeys(e, names, depth+1)
+			if err != nil {
+				return nil, err
+			}
+			out[i] = r
+		}
+		return out, nil
+	case map[string]any:
+		out := make(map[string]any, len(v))
+		for k, e := range v {
+			entry, _ := names[k].(map[string]any)
+			key := k
+			if to, ok := entry["to"].(string); ok && to != "" {
+				key = to
+			}
+			if sub, ok := entry["keys"].(map[string]any); ok {
+				r, err := renameKeys(e, sub, depth+1)
+				if err != nil {
+					return nil, err
+				}
+				e = r
+			}
+			out[key] = e
+		}
+		return out, nil
+	}
+	return v, nil
 }

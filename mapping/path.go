@@ -16,6 +16,11 @@ type pathTemplate struct {
 type pathPart struct {
 	literal string
 	param   string // set for a placeholder
+	// op is the RFC 6570 operator of the placeholder: 0 (simple, {x}),
+	// '.' (label, {.x}) or ';' (matrix, {;x}); explode is its * modifier.
+	// These are OpenAPI's path styles simple, label and matrix.
+	op      byte
+	explode bool
 }
 
 // parsePath parses and checks a path template against the input schema.
@@ -49,11 +54,18 @@ func parsePath(p string, in *inputSchema) (pathTemplate, []error) {
 		}
 		name := rest[open+1 : open+end]
 		rest = rest[open+end+1:]
-		if name == "" || strings.ContainsAny(name, "{/") {
-			errs = append(errs, fmt.Errorf("bad placeholder {%s} in %q", name, p))
+		raw := name
+		var op byte
+		if name != "" && (name[0] == '.' || name[0] == ';') {
+			op, name = name[0], name[1:]
+		}
+		explode := strings.HasSuffix(name, "*")
+		name = strings.TrimSuffix(name, "*")
+		if name == "" || strings.ContainsAny(name, "{/*") {
+			errs = append(errs, fmt.Errorf("bad placeholder {%s} in %q", raw, p))
 			continue
 		}
-		t.parts = append(t.parts, pathPart{param: name})
+		t.parts = append(t.parts, pathPart{param: name, op: op, explode: explode})
 		if seen[name] {
 			continue
 		}
@@ -69,8 +81,8 @@ func parsePath(p string, in *inputSchema) (pathTemplate, []error) {
 		if _, hasDefault := prop["default"]; !in.required[name] && !hasDefault {
 			errs = append(errs, fmt.Errorf("parameter %q must be required or have a default", name))
 		}
-		if typ, ok := prop["type"].(string); ok && typ != "string" && typ != "integer" && typ != "number" && typ != "boolean" {
-			errs = append(errs, fmt.Errorf("parameter %q has type %s; a path segment needs a string, integer, number or boolean", name, typ))
+		if typ, ok := prop["type"].(string); ok && typ == "null" {
+			errs = append(errs, fmt.Errorf("parameter %q has type null; a path segment needs a value", name))
 		}
 	}
 	for _, part := range t.parts {
@@ -106,14 +118,107 @@ func (t pathTemplate) build(args map[string]any) (string, []string) {
 			b.WriteString(part.literal)
 			continue
 		}
-		s, err := pathSegment(args[part.param])
-		if err != nil {
+		if err := part.write(&b, args[part.param]); err != nil {
 			problems = append(problems, "/"+part.param+": "+err.Error())
-			continue
+		}
+	}
+	return b.String(), problems
+}
+
+// write renders one placeholder as RFC 6570 (and OpenAPI's simple, label and
+// matrix styles) define it. Scalars are one escaped segment value; arrays
+// list their elements, objects their keys (sorted) and values. Every value
+// passes the checks of a path segment and is percent-encoded, so the
+// separators written here are the only unescaped ones.
+func (part pathPart) write(b *strings.Builder, v any) error {
+	sep := ","
+	if part.explode {
+		switch part.op {
+		case '.':
+			sep = "."
+		case ';':
+			sep = ";"
+		}
+	}
+	prefix := func() {
+		if part.op != 0 {
+			b.WriteByte(part.op)
+		}
+	}
+	named := func(name string, s string) {
+		b.WriteString(url.PathEscape(name))
+		if s != "" || part.op != ';' {
+			b.WriteByte('=')
 		}
 		b.WriteString(url.PathEscape(s))
 	}
-	return b.String(), problems
+	if arr, ok := asSlice(v); ok {
+		if len(arr) == 0 {
+			return errors.New("must not be empty (it fills a path segment)")
+		}
+		vals := make([]string, len(arr))
+		for i, e := range arr {
+			s, err := pathSegment(e)
+			if err != nil {
+				return fmt.Errorf("element %d: %w", i, err)
+			}
+			vals[i] = s
+		}
+		prefix()
+		for i, s := range vals {
+			if i > 0 {
+				b.WriteString(sep)
+			}
+			if part.op == ';' && (part.explode || i == 0) {
+				b.WriteString(url.PathEscape(part.param) + "=")
+			}
+			b.WriteString(url.PathEscape(s))
+		}
+		return nil
+	}
+	if obj, ok := v.(map[string]any); ok {
+		if len(obj) == 0 {
+			return errors.New("must not be empty (it fills a path segment)")
+		}
+		keys := sortedKeys(obj)
+		vals := make([]string, len(keys))
+		for i, k := range keys {
+			if err := checkSegments(k); err != nil {
+				return fmt.Errorf("key %q: %w", k, err)
+			}
+			s, err := pathSegment(obj[k])
+			if err != nil {
+				return fmt.Errorf("%s: %w", k, err)
+			}
+			vals[i] = s
+		}
+		prefix()
+		if part.op == ';' && !part.explode {
+			b.WriteString(url.PathEscape(part.param) + "=")
+		}
+		for i, k := range keys {
+			if i > 0 {
+				b.WriteString(sep)
+			}
+			if part.explode {
+				b.WriteString(url.PathEscape(k) + "=" + url.PathEscape(vals[i]))
+				continue
+			}
+			b.WriteString(url.PathEscape(k) + "," + url.PathEscape(vals[i]))
+		}
+		return nil
+	}
+	s, err := pathSegment(v)
+	if err != nil {
+		return err
+	}
+	prefix()
+	if part.op == ';' {
+		named(part.param, s)
+		return nil
+	}
+	b.WriteString(url.PathEscape(s))
+	return nil
 }
 
 // pathSegment renders one path argument and rejects values that would move

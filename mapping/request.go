@@ -130,7 +130,8 @@ func (t *Tool) BuildRequest(raw json.RawMessage, claims map[string]any) (*Reques
 		if err != nil {
 			return nil, err
 		}
-		jsonBody, hasJSON = v, true
+		// nil sends no body (an optional body argument left out).
+		jsonBody, hasJSON = v, v != nil
 	case len(t.fields) > 0:
 		m := make(map[string]any, len(t.fields))
 		for _, p := range t.fields {
@@ -174,6 +175,19 @@ func (t *Tool) BuildRequest(raw json.RawMessage, claims map[string]any) (*Reques
 			return nil, &EvalError{Field: "multipart", Err: err}
 		}
 		r.Body, r.ContentType = body, ct
+	case t.raw != nil:
+		v, err := t.raw.run(env)
+		if err != nil {
+			return nil, err
+		}
+		if v != nil {
+			s, ok := v.(string)
+			if !ok {
+				return nil, &EvalError{Field: "raw", Err: fmt.Errorf("want a string, got %s", jsonKind(v))}
+			}
+			r.Body = []byte(s)
+			r.ContentType = t.rawType
+		}
 	case t.defaultRule:
 		used := t.path.params()
 		rest := make(map[string]any, len(args))

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"mime"
 	"net/http"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -298,7 +299,26 @@ func (t *Tool) shapeError(r *Request, status int, header http.Header, body []byt
 		}
 		// A failing error expression must not hide the upstream's error.
 	}
-	return Result{IsError: true, Text: statusText(status) + errorDetail(body, isJSON)}
+	return Result{IsError: true, Text: statusText(status) + t.statusDescription(status) + errorDetail(body, isJSON)}
+}
+
+// statusDescription is the declared description of a status, in
+// parentheses, or "".
+func (t *Tool) statusDescription(status int) string {
+	if len(t.statuses) == 0 {
+		return ""
+	}
+	d, ok := t.statuses[strconv.Itoa(status)]
+	if !ok {
+		d, ok = t.statuses[strconv.Itoa(status/100)+"XX"]
+	}
+	if !ok {
+		d, ok = t.statuses["DEFAULT"]
+	}
+	if !ok || d == "" {
+		return ""
+	}
+	return " (" + d + ")"
 }
 
 // shapeBinary returns an image or other binary body as binary content, with

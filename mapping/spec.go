@@ -21,14 +21,19 @@ type Spec struct {
 	Method string `koanf:"method"`
 	// Path is appended to the upstream URL. {name} placeholders are filled from
 	// the argument of that name, percent-encoded; the argument must be required
-	// or have a default.
+	// or have a default. Placeholders take RFC 6570's label and matrix
+	// operators and explode modifier, which are OpenAPI's path styles:
+	// {id} simple (1,2 for an array, k,v for an object), {id*} (k=v,k=v),
+	// {.id} label (.1,2), {.id*} (.1.2), {;id} matrix (;id=1,2) and {;id*}
+	// (;id=1;id=2, ;k=v;k=v).
 	Path string `koanf:"path"`
 	// Input is the JSON Schema of the arguments (the tool's inputSchema). Its
 	// root must be an object schema; extra arguments are rejected unless it
 	// sets additionalProperties. Empty means a tool without arguments.
 	Input map[string]any `koanf:"input"`
 	// Query maps query parameter names to expressions. A nil result drops the
-	// parameter; an array repeats it and an object is sent as JSON unless
+	// parameter; an empty map (query: {}) sends no query and turns off the
+	// default mapping; an array repeats it and an object is sent as JSON unless
 	// QueryStyle says otherwise.
 	Query map[string]string `koanf:"query"`
 	// QueryStyle sets how a query parameter's arrays and objects are
@@ -41,8 +46,8 @@ type Spec struct {
 	// an array is joined with ", ".
 	Headers map[string]string `koanf:"headers"`
 	// Body is the JSON request body: one expression producing any JSON value
-	// (for example "args"), or a map of field names to expressions (nil results
-	// are dropped).
+	// (for example "args"; a nil result sends no body), or a map of field
+	// names to expressions (nil results are dropped).
 	Body any `koanf:"body"`
 	// Form is an application/x-www-form-urlencoded body: field names to
 	// expressions. Nil results are dropped, arrays repeat the field (a=1&a=2)
@@ -65,6 +70,12 @@ type Spec struct {
 	// before the validate rules. A false result (or one that fails) denies
 	// the call with a result that says access is denied, nothing more.
 	Allow string `koanf:"allow"`
+	// Raw is a body sent as it is: one expression producing a string (text,
+	// or bytes from fromBase64). A nil result sends no body.
+	Raw string `koanf:"raw"`
+	// RawContentType is the Content-Type of a Raw body; empty means
+	// application/octet-stream.
+	RawContentType string `koanf:"raw_content_type"`
 	// Validate are rules checked after the input schema, in order; every
 	// failing rule's message is reported to the agent.
 	Validate []Rule `koanf:"validate"`
@@ -164,4 +175,8 @@ type ResponseSpec struct {
 	// mime_type}, {type: resource, uri, mime_type, text or blob (base64)}.
 	// body_base64 holds a binary body for it.
 	Content string `koanf:"content"`
+	// Statuses describe non-2xx statuses in the default error message, by
+	// code ("404"), range ("4XX") or "default": "upstream returned HTTP 404
+	// Not Found (No pet has this id.): {…}".
+	Statuses map[string]string `koanf:"statuses"`
 }

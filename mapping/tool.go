@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"mime"
 	"net/http"
 	"regexp"
 	"sort"
@@ -31,6 +32,8 @@ type Tool struct {
 	form       []namedProgram // form fields, sorted by name
 	formStyle  map[string]string
 	multipart  []namedProgram // multipart fields, sorted by name
+	raw        *program       // a body sent as it is
+	rawType    string
 	rules      []rule
 	scopes     []string
 	allow      *program // nil: every caller may call
@@ -38,6 +41,7 @@ type Tool struct {
 	text       *program // response.text
 	errorText  *program // response.error
 	content    *program // response.content
+	statuses   map[string]string
 	maxResult  int
 	// defaultRule: no query or body mapping was declared, so arguments not
 	// used by the path go to the query (GET, HEAD, DELETE) or the JSON body.
@@ -122,6 +126,7 @@ func (t *Tool) Descriptor() Descriptor {
 
 var (
 	toolNameRE   = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
+	statusKeyRE  = regexp.MustCompile(`^(?i:[1-5][0-9][0-9]|[1-5]xx|default)$`)
 	headerNameRE = regexp.MustCompile("^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 	methods      = map[string]bool{"GET": true, "HEAD": true, "POST": true, "PUT": true, "PATCH": true, "DELETE": true, "OPTIONS": true}
 	// reservedHeaders are set by the HTTP client or by api2mcp itself.
@@ -283,11 +288,27 @@ func Compile(spec Spec) (*Tool, error) {
 		}
 		return nil
 	})
+	if spec.Raw != "" {
+		p, err := compileExpr("raw", spec.Raw, in)
+		if err != nil {
+			errs = append(errs, &FieldError{Err: err})
+		}
+		t.raw = p
+		t.rawType = spec.RawContentType
+		if t.rawType == "" {
+			t.rawType = "application/octet-stream"
+		}
+		if _, _, err := mime.ParseMediaType(t.rawType); err != nil || strings.ContainsAny(t.rawType, "\r\n") {
+			fail("raw_content_type", "%q is not a media type", spec.RawContentType)
+		}
+	} else if spec.RawContentType != "" {
+		fail("raw_content_type", "set without raw")
+	}
 	var bodies []string
 	for _, b := range []struct {
 		name string
 		set  bool
-	}{{"body", spec.Body != nil}, {"form", len(spec.Form) > 0}, {"multipart", len(spec.Multipart) > 0}} {
+	}{{"body", spec.Body != nil}, {"form", len(spec.Form) > 0}, {"multipart", len(spec.Multipart) > 0}, {"raw", spec.Raw != ""}} {
 		if b.set {
 			bodies = append(bodies, b.name)
 		}
@@ -298,7 +319,7 @@ func Compile(spec Spec) (*Tool, error) {
 	if len(bodies) > 0 && (t.method == http.MethodGet || t.method == http.MethodHead) {
 		fail(bodies[0], "a %s request has no body", t.method)
 	}
-	t.defaultRule = len(spec.Query) == 0 && len(bodies) == 0
+	t.defaultRule = spec.Query == nil && len(bodies) == 0
 
 	checkStyles := func(section string, m map[string]string, mapped map[string]string, defaultNames map[string]map[string]any) map[string]string {
 		out := map[string]string{}
@@ -363,6 +384,16 @@ func Compile(spec Spec) (*Tool, error) {
 	t.text = compileResponse("response.text", spec.Response.Text, stringResult)
 	t.errorText = compileResponse("response.error", spec.Response.Error, stringResult)
 	t.content = compileResponse("response.content", spec.Response.Content, anyResult)
+	for _, code := range sortedKeys(spec.Response.Statuses) {
+		if !statusKeyRE.MatchString(code) {
+			fail("response.statuses."+code, "want a status code (404), a range (4XX) or default")
+			continue
+		}
+		if t.statuses == nil {
+			t.statuses = map[string]string{}
+		}
+		t.statuses[strings.ToUpper(code)] = strings.Join(strings.Fields(spec.Response.Statuses[code]), " ")
+	}
 	if len(spec.OutputSchema) > 0 {
 		out, err := compileOutput(spec.OutputSchema)
 		if err != nil {

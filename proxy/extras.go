@@ -79,7 +79,7 @@ func (s *Server) resourceContents(ctx context.Context, st *state, r *configs.Res
 	if err != nil {
 		return nil, fmt.Errorf("resource %s: %v", uri, err)
 	}
-	resp, err := st.clients[r.Spec.Upstream].do(ctx, mr, nil)
+	resp, err := st.clients[r.Spec.Upstream].do(ctx, mr, nil, nil)
 	if err != nil {
 		return nil, errors.New(st.cfg.Redact(fmt.Sprintf("resource %s: %v", uri, err)))
 	}

@@ -74,6 +74,8 @@ type state struct {
 	registered map[string][]byte
 	// anyScopes: some tool requires scopes (toolScopes then reads bodies).
 	anyScopes bool
+	// catalogs are the openapi entries served with discovery: dynamic.
+	catalogs map[string]*catalog
 }
 
 type toolEntry struct {
@@ -81,7 +83,8 @@ type toolEntry struct {
 	upstream *upstreamClient
 	cfg      *configs.Config // for redaction: the secrets this call may meet
 	policy   configs.ToolPolicy
-	limit    *limiter // rate_limit; nil: none
+	limit    *limiter            // rate_limit; nil: none
+	cred     *configs.Credential // nil: the upstream's headers only
 }
 
 // New builds the MCP server and the upstream clients for cfg. It has no side
@@ -153,7 +156,7 @@ func New(cfg *configs.Config, opts *Options) (*Server, error) {
 
 func (s *Server) newState(cfg *configs.Config) (*state, error) {
 	st := &state{cfg: cfg, clients: map[string]*upstreamClient{}, tools: map[string]*toolEntry{}, registered: map[string][]byte{},
-		anyScopes: len(cfg.ToolScopes()) > 0}
+		anyScopes: len(cfg.ToolScopes()) > 0, catalogs: map[string]*catalog{}}
 	for name, u := range cfg.Upstreams {
 		st.clients[name] = newUpstreamClient(u, "api2mcp/"+s.version, s.log, s.tracing)
 	}
@@ -163,8 +166,15 @@ func (s *Server) newState(cfg *configs.Config) (*state, error) {
 			return nil, fmt.Errorf("tool %s: upstream %q is not configured", t.Name(), t.Upstream())
 		}
 		pol := cfg.Policies[t.Name()]
-		st.tools[t.Name()] = &toolEntry{tool: t, upstream: up, cfg: cfg, policy: pol,
+		st.tools[t.Name()] = &toolEntry{tool: t, upstream: up, cfg: cfg, policy: pol, cred: cfg.Credentials[t.Name()],
 			limit: newLimiter("tool:"+t.Name(), pol.RateLimit, cfg.RateLimits.MaxKeys, s.now, s.redis)}
+	}
+	for _, c := range cfg.Catalogs {
+		cat, err := newCatalog(c, st)
+		if err != nil {
+			return nil, err
+		}
+		st.catalogs[c.Name] = cat
 	}
 	return st, nil
 }
@@ -216,6 +226,9 @@ func (s *Server) install(old, next *state) {
 	}
 	s.addResources(next.cfg, changed)
 	s.addPrompts(next.cfg, changed)
+	for _, c := range next.cfg.Catalogs {
+		s.addCatalog(next.catalogs[c.Name], changed)
+	}
 }
 
 // registeredKeys lists the keys install will register for st.
@@ -233,6 +246,11 @@ func (st *state) registeredKeys() map[string]bool {
 	}
 	for _, p := range st.cfg.Prompts {
 		keys["prompt "+p.Spec.Name] = true
+	}
+	for _, c := range st.cfg.Catalogs {
+		for _, suffix := range catalogTools {
+			keys["tool "+c.Name+suffix] = true
+		}
 	}
 	return keys
 }
@@ -309,45 +327,53 @@ func mcpTool(d mapping.Descriptor) *mcp.Tool {
 // protocol error.
 func (s *Server) handler(name string) mcp.ToolHandler {
 	return func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
-		s.inflight.Add(1)
-		defer s.inflight.Add(-1)
 		// The entry of the state current when the call starts: a reload
 		// during the call does not change what it uses.
 		e, ok := s.state.Load().tools[name]
 		if !ok {
 			return nil, fmt.Errorf("unknown tool %q", name)
 		}
-		start := time.Now()
-		var header http.Header
-		if req.Extra != nil {
-			header = req.Extra.Header
-		}
-		ctx, cancel := s.linkedContext(ctx, header)
-		defer cancel()
-		outcome, status := "ok", 0
-		ctx = s.tracing.prop.Extract(ctx, propagation.HeaderCarrier(header))
-		ctx, span := s.tracing.tracer.Start(ctx, "tools/call "+name, trace.WithSpanKind(trace.SpanKindServer),
-			trace.WithAttributes(attribute.String("mcp.tool", name), attribute.String("api2mcp.upstream", e.tool.Upstream())))
-		defer func() { endSpan(span, outcome, status) }()
-		c := callerOf(ctx, req.Extra)
-		var res *mcp.CallToolResult
-		if s.authorize(ctx, c, e) {
-			res = s.call(ctx, e, c, req.Params, header, progressNotes(ctx, req), &outcome, &status)
-		} else {
-			outcome = "denied"
-			res = errorResult(e.cfg, name+": access denied")
-		}
-		s.metrics.toolCall(name, outcome, time.Since(start))
-		s.log.LogAttrs(ctx, slog.LevelInfo, "tool_call",
-			slog.String("request_id", header.Get("X-Request-Id")),
-			slog.String("caller", c.subject),
-			slog.String("tool", name),
-			slog.String("upstream", e.tool.Upstream()),
-			slog.Int("upstream_status", status),
-			slog.String("outcome", outcome),
-			slog.Duration("duration", time.Since(start)))
-		return res, nil
+		return s.invoke(ctx, e, req, req.Params), nil
 	}
+}
+
+// invoke runs one call of the tool e with params (a tools/call's, or an
+// operation's through a dynamic catalog): trace, authorize, call, count,
+// log.
+func (s *Server) invoke(ctx context.Context, e *toolEntry, req *mcp.CallToolRequest, params *mcp.CallToolParamsRaw) *mcp.CallToolResult {
+	s.inflight.Add(1)
+	defer s.inflight.Add(-1)
+	name := e.tool.Name()
+	start := time.Now()
+	var header http.Header
+	if req.Extra != nil {
+		header = req.Extra.Header
+	}
+	ctx, cancel := s.linkedContext(ctx, header)
+	defer cancel()
+	outcome, status := "ok", 0
+	ctx = s.tracing.prop.Extract(ctx, propagation.HeaderCarrier(header))
+	ctx, span := s.tracing.tracer.Start(ctx, "tools/call "+name, trace.WithSpanKind(trace.SpanKindServer),
+		trace.WithAttributes(attribute.String("mcp.tool", name), attribute.String("api2mcp.upstream", e.tool.Upstream())))
+	defer func() { endSpan(span, outcome, status) }()
+	c := callerOf(ctx, req.Extra)
+	var res *mcp.CallToolResult
+	if s.authorize(ctx, c, e) {
+		res = s.call(ctx, e, c, params, header, progressNotes(ctx, req), &outcome, &status)
+	} else {
+		outcome = "denied"
+		res = errorResult(e.cfg, name+": access denied")
+	}
+	s.metrics.toolCall(name, outcome, time.Since(start))
+	s.log.LogAttrs(ctx, slog.LevelInfo, "tool_call",
+		slog.String("request_id", header.Get("X-Request-Id")),
+		slog.String("caller", c.subject),
+		slog.String("tool", name),
+		slog.String("upstream", e.tool.Upstream()),
+		slog.Int("upstream_status", status),
+		slog.String("outcome", outcome),
+		slog.Duration("duration", time.Since(start)))
+	return res
 }
 
 // call runs one tool call for caller c. c.subject keys the cache and the
@@ -447,7 +473,7 @@ func limitedResult(cfg *configs.Config, msg string, wait time.Duration) *mcp.Cal
 func (s *Server) fetch(ctx context.Context, e *toolEntry, r *mapping.Request, header http.Header, note func(float64, string)) fetched {
 	note(0, "calling upstream "+e.tool.Upstream())
 	upStart := time.Now()
-	resp, err := e.upstream.do(ctx, r, header)
+	resp, err := e.upstream.do(ctx, r, header, e.cred)
 	if resp != nil {
 		s.metrics.upstream(e.tool.Upstream(), resp.status, time.Since(upStart))
 	} else {

@@ -103,7 +103,7 @@ func (e *callError) Error() string { return e.msg }
 
 // do sends r with the upstream's credentials and the allow-listed client
 // headers, and reads the response up to the size cap.
-func (c *upstreamClient) do(ctx context.Context, r *mapping.Request, clientHeader http.Header) (*response, error) {
+func (c *upstreamClient) do(ctx context.Context, r *mapping.Request, clientHeader http.Header, cred *configs.Credential) (*response, error) {
 	u := *c.cfg.URL
 	u.Path += pathUnescaped(r.Path)
 	u.RawPath = c.cfg.URL.EscapedPath() + r.Path
@@ -121,6 +121,20 @@ func (c *upstreamClient) do(ctx context.Context, r *mapping.Request, clientHeade
 			}
 		}
 		u.RawQuery += "&" + r.Query
+	}
+	if cred != nil && len(cred.Query) > 0 {
+		// The tool's credential (an OpenAPI apiKey in the query) must not be
+		// set by the mapping too.
+		mapped, _ := url.ParseQuery(r.Query)
+		for name := range cred.Query {
+			if _, ok := mapped[name]; ok {
+				return nil, &callError{msg: fmt.Sprintf("the request would set query parameter %q, which the upstream credential sets", name)}
+			}
+		}
+		if u.RawQuery != "" {
+			u.RawQuery += "&"
+		}
+		u.RawQuery += cred.Query.Encode()
 	}
 	var body io.Reader
 	if r.Body != nil {
@@ -156,6 +170,18 @@ func (c *upstreamClient) do(ctx context.Context, r *mapping.Request, clientHeade
 	}
 	for k, v := range c.cfg.Header {
 		req.Header[k] = v
+	}
+	if cred != nil {
+		for k, v := range cred.Header {
+			req.Header[k] = v
+		}
+		if len(cred.Cookies) > 0 {
+			cookies := strings.Join(cred.Cookies, "; ")
+			if prev := req.Header.Get("Cookie"); prev != "" {
+				cookies = prev + "; " + cookies
+			}
+			req.Header.Set("Cookie", cookies)
+		}
 	}
 	ctx, span := c.tracing.tracer.Start(ctx, r.Method+" "+c.cfg.Name, trace.WithSpanKind(trace.SpanKindClient),
 		trace.WithAttributes(attribute.String("http.request.method", r.Method), attribute.String("server.address", u.Hostname())))

@@ -12,6 +12,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime/debug"
 	"strings"
 	"syscall"
@@ -33,6 +34,8 @@ Usage:
   api2mcp tools    -c FILE                   print the tools as tools/list gives them
   api2mcp call     -c FILE TOOL [--args JSON]  call one tool against the real upstream
   api2mcp schema                             print the JSON Schema of mcp.yaml
+  api2mcp openapi  SPEC [--skeleton]         print the tools an OpenAPI spec (file or URL)
+                                             yields, or an mcp.yaml to start from
   api2mcp version                            print the version
 
 Common flags:
@@ -63,7 +66,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	case "help", "--help", "-h":
 		fmt.Fprint(stdout, usage)
 		return 0
-	case "serve", "stdio", "validate", "tools", "call":
+	case "serve", "stdio", "validate", "tools", "call", "openapi":
 	default:
 		fmt.Fprintf(stderr, "api2mcp: unknown command %q\n\n%s", cmd, usage)
 		return 2
@@ -92,18 +95,25 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if cmd == "call" {
 		fs.StringVar(&callArgs, "args", "{}", "tool arguments as a JSON object")
 	}
+	var skeleton bool
+	if cmd == "openapi" {
+		fs.BoolVar(&skeleton, "skeleton", false, "print an mcp.yaml skeleton instead of the tools")
+	}
 	positional, err := parseInterspersed(fs, rest)
 	if err != nil {
 		return 2
 	}
 	wantArgs := 0
-	if cmd == "call" {
+	if cmd == "call" || cmd == "openapi" {
 		wantArgs = 1
 	}
 	if len(positional) != wantArgs {
-		if cmd == "call" {
+		switch {
+		case cmd == "call":
 			fmt.Fprintln(stderr, "api2mcp call: name exactly one tool")
-		} else {
+		case cmd == "openapi":
+			fmt.Fprintln(stderr, "api2mcp openapi: name exactly one spec (a file or an http(s) URL)")
+		default:
 			fmt.Fprintf(stderr, "api2mcp %s: unexpected argument %q\n", cmd, positional[0])
 		}
 		return 2
@@ -118,8 +128,35 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return 2
 	}
 
+	var loadOpts *configs.Options
+	if cmd == "openapi" {
+		// The spec is loaded through a generated config, so that the tools
+		// printed are exactly those an openapi entry would serve.
+		res, err := configs.ImportOpenAPI(positional[0], nil)
+		if err != nil {
+			fmt.Fprintf(stderr, "api2mcp openapi: %v\n", err)
+			return 1
+		}
+		location := positional[0]
+		if abs, err := filepath.Abs(location); err == nil && !strings.Contains(location, "://") {
+			location = abs
+		}
+		text := configs.Skeleton(location, res)
+		if skeleton {
+			fmt.Fprint(stdout, text)
+			return 0
+		}
+		fmt.Fprintf(stderr, "%s: %s, %d skipped\n", positional[0], plural(len(res.Tools), "tool"), len(res.Skipped))
+		configPath = "(generated from " + positional[0] + ")"
+		loadOpts = &configs.Options{ReadFile: func(p string) ([]byte, error) {
+			if p == configPath {
+				return []byte(text), nil
+			}
+			return os.ReadFile(p)
+		}}
+	}
 	loaded := fileStamp(configPath) // before reading: a later edit is seen
-	cfg, err := configs.Load(configPath, nil)
+	cfg, err := configs.Load(configPath, loadOpts)
 	if err != nil {
 		reportConfigError(stderr, configPath, err)
 		return 1
@@ -142,7 +179,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	defer srv.Close()
 
 	switch cmd {
-	case "tools":
+	case "tools", "openapi":
 		out, err := srv.ListTools(ctx)
 		if err != nil {
 			fmt.Fprintf(stderr, "api2mcp tools: %v\n", err)
