@@ -59,23 +59,31 @@ var (
 	templateRE = regexp.MustCompile(`\{([A-Za-z_][A-Za-z0-9_]*)\}`)
 )
 
+// entryChecks starts the checks of entry i of a named list: it returns the
+// entry's error prefix (`resources[2] "name"`), a fail function that adds
+// an error under it, and checks the name (valid, not used before).
+func entryChecks(section string, i int, name string, seen map[string]int, errs *[]error) (string, func(field, format string, a ...any)) {
+	prefix := fmt.Sprintf("%s[%d]", section, i)
+	if name != "" {
+		prefix += fmt.Sprintf(" %q", name)
+	}
+	fail := func(field, format string, a ...any) {
+		*errs = append(*errs, fmt.Errorf("%s: %s: %s", prefix, field, fmt.Sprintf(format, a...)))
+	}
+	if !nameRE.MatchString(name) {
+		fail("name", "%q must be 1 to 64 characters from [A-Za-z0-9_.-]", name)
+	} else if j, dup := seen[name]; dup {
+		fail("name", "already used by %s[%d]", section, j)
+	}
+	seen[name] = i
+	return prefix, fail
+}
+
 func compileResources(f *File, cfg *Config) []error {
 	var errs []error
 	seenName, seenURI := map[string]int{}, map[string]int{}
 	for i, spec := range f.Resources {
-		prefix := fmt.Sprintf("resources[%d]", i)
-		if spec.Name != "" {
-			prefix += fmt.Sprintf(" %q", spec.Name)
-		}
-		fail := func(field, format string, a ...any) {
-			errs = append(errs, fmt.Errorf("%s: %s: %s", prefix, field, fmt.Sprintf(format, a...)))
-		}
-		if !nameRE.MatchString(spec.Name) {
-			fail("name", "%q must be 1 to 64 characters from [A-Za-z0-9_.-]", spec.Name)
-		} else if j, dup := seenName[spec.Name]; dup {
-			fail("name", "already used by resources[%d]", j)
-		}
-		seenName[spec.Name] = i
+		prefix, fail := entryChecks("resources", i, spec.Name, seenName, &errs)
 		r := &Resource{Spec: spec}
 		uri := spec.URI
 		switch {
@@ -155,19 +163,7 @@ func compilePrompts(f *File, cfg *Config) []error {
 	var errs []error
 	seen := map[string]int{}
 	for i, spec := range f.Prompts {
-		prefix := fmt.Sprintf("prompts[%d]", i)
-		if spec.Name != "" {
-			prefix += fmt.Sprintf(" %q", spec.Name)
-		}
-		fail := func(field, format string, a ...any) {
-			errs = append(errs, fmt.Errorf("%s: %s: %s", prefix, field, fmt.Sprintf(format, a...)))
-		}
-		if !nameRE.MatchString(spec.Name) {
-			fail("name", "%q must be 1 to 64 characters from [A-Za-z0-9_.-]", spec.Name)
-		} else if j, dup := seen[spec.Name]; dup {
-			fail("name", "already used by prompts[%d]", j)
-		}
-		seen[spec.Name] = i
+		prefix, fail := entryChecks("prompts", i, spec.Name, seen, &errs)
 		var names []string
 		for j, a := range spec.Arguments {
 			if !regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`).MatchString(a.Name) {
