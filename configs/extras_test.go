@@ -1,6 +1,7 @@
 package configs
 
 import (
+	"os"
 	"strings"
 	"testing"
 )
@@ -34,5 +35,39 @@ func TestResourcesAndPromptsErrors(t *testing.T) {
 				t.Errorf("Load error:\n%v\nwant it to contain %s", err, tt.want)
 			}
 		})
+	}
+}
+
+// TestOpenAPIOverridePolicies: scopes, allow, cache and rate limits set in an
+// OpenAPI override reach the imported tool like a declared tool's.
+func TestOpenAPIOverridePolicies(t *testing.T) {
+	const yaml = `
+server: { public_url: "https://mcp.example.com" }
+auth: { mode: api_key, api_keys: [{ name: ci, key: "0123456789abcdef0123" }] }
+upstreams: { petstore: { url: "http://127.0.0.1:1", credentials: { api_key: "0123456789abcdef" } } }
+openapi:
+  - spec: ../examples/openapi/petstore.yaml
+    upstream: petstore
+    overrides:
+      getPetById: { name: get_pet, scopes: [pets:read], cache: { ttl: 1m }, rate_limit: { requests: 2 } }
+`
+	cfg, err := Load("mcp.yaml", &Options{
+		Environ: func() []string { return nil },
+		ReadFile: func(p string) ([]byte, error) {
+			if p == "mcp.yaml" {
+				return []byte(yaml), nil
+			}
+			return os.ReadFile(p)
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cfg.ToolScopes(); len(got) != 1 || got[0] != "pets:read" {
+		t.Errorf("tool scopes %v, want [pets:read]", got)
+	}
+	pol, ok := cfg.Policies["get_pet"]
+	if !ok || pol.Cache == nil || pol.RateLimit == nil || pol.RateLimit.Requests != 2 {
+		t.Errorf("get_pet's policy %+v, want its cache and rate limit", pol)
 	}
 }

@@ -187,7 +187,8 @@ type OpenAPISpec struct {
 	Exclude []string `koanf:"exclude"`
 	// Overrides adjust single operations, keyed by operationId or
 	// "METHOD /path": name, title, description, hidden, annotations,
-	// response, validate, max_result_bytes.
+	// response, validate, max_result_bytes, scopes, allow, cache, rate_limit
+	// and idempotency_key, as on a tool.
 	Overrides map[string]openapi.Override `koanf:"overrides"`
 	// OutputSchema declares each operation's 2xx JSON schema as the tool's
 	// output_schema. Off by default: results that drift from the spec would

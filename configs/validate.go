@@ -316,6 +316,11 @@ func importOpenAPI(cfg *Config, path string, f *File, seen map[string]int, o *Op
 			if err != nil {
 				toolErrs = append(toolErrs, unjoin(err)...)
 			}
+			pol, perrs := compilePolicy(tool.Spec, t)
+			toolErrs = append(toolErrs, perrs...)
+			if pol.Cache != nil || pol.RateLimit != nil {
+				cfg.Policies[tool.Spec.Name] = pol
+			}
 			for _, e := range toolErrs {
 				errs = append(errs, fmt.Errorf("%s: %w", tprefix, e))
 			}

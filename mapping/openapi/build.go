@@ -139,8 +139,16 @@ func (im *importer) build(o *operation, name string) (mapping.Spec, []string, er
 	if len(ov.Response.Statuses) > 0 {
 		b.spec.Response.Statuses = ov.Response.Statuses
 	}
+	if ov.Response.Content != "" {
+		b.spec.Response.Content = ov.Response.Content
+	}
 	b.spec.Validate = ov.Validate
 	b.spec.MaxResultBytes = ov.MaxResultBytes
+	b.spec.Scopes = ov.Scopes
+	b.spec.Allow = ov.Allow
+	b.spec.Cache = ov.Cache
+	b.spec.RateLimit = ov.RateLimit
+	b.spec.IdempotencyKey = ov.IdempotencyKey
 	for n := range b.conv.notes {
 		b.notes = append(b.notes, n)
 	}

@@ -55,6 +55,13 @@ type Override struct {
 	Validate []mapping.Rule `koanf:"validate"`
 	// MaxResultBytes caps a result; zero means mapping's default.
 	MaxResultBytes int `koanf:"max_result_bytes"`
+	// Scopes and Allow restrict who may call the operation (as on a tool).
+	Scopes []string `koanf:"scopes"`
+	Allow  string   `koanf:"allow"`
+	// Cache, RateLimit and IdempotencyKey work as on a tool.
+	Cache          *mapping.CacheSpec     `koanf:"cache"`
+	RateLimit      *mapping.RateLimitSpec `koanf:"rate_limit"`
+	IdempotencyKey string                 `koanf:"idempotency_key"`
 }
 
 // Tool is one imported operation.
@@ -306,7 +313,7 @@ func mergeOverride(a, b Override) Override {
 	if b.Annotations != (mapping.Annotations{}) {
 		a.Annotations = b.Annotations
 	}
-	if b.Response.Result != "" || b.Response.Text != "" || b.Response.Error != "" || len(b.Response.Statuses) > 0 {
+	if b.Response.Result != "" || b.Response.Text != "" || b.Response.Error != "" || b.Response.Content != "" || len(b.Response.Statuses) > 0 {
 		a.Response = b.Response
 	}
 	if len(b.Validate) > 0 {
@@ -314,6 +321,21 @@ func mergeOverride(a, b Override) Override {
 	}
 	if b.MaxResultBytes != 0 {
 		a.MaxResultBytes = b.MaxResultBytes
+	}
+	if len(b.Scopes) > 0 {
+		a.Scopes = b.Scopes
+	}
+	if b.Allow != "" {
+		a.Allow = b.Allow
+	}
+	if b.Cache != nil {
+		a.Cache = b.Cache
+	}
+	if b.RateLimit != nil {
+		a.RateLimit = b.RateLimit
+	}
+	if b.IdempotencyKey != "" {
+		a.IdempotencyKey = b.IdempotencyKey
 	}
 	return a
 }
