@@ -2,6 +2,8 @@ package authn
 
 import (
 	"context"
+	"crypto"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -43,6 +45,8 @@ type jwtVerifier struct {
 	now        func() time.Time
 	refresh    time.Duration
 	unknownKID time.Duration
+
+	verified *verifiedCache
 
 	mu        sync.Mutex
 	kf        keyfunc.Keyfunc
@@ -112,6 +116,7 @@ func newJWTVerifier(spec OAuthSpec, resource string, o *Options) (*jwtVerifier, 
 		now:        o.Now,
 		refresh:    spec.JWKSRefresh,
 		unknownKID: spec.UnknownKIDRefresh,
+		verified:   newVerifiedCache(jwtCacheEntries, jwtCacheTTL),
 	}
 	if v.refresh == 0 {
 		v.refresh = DefaultJWKSRefresh
@@ -263,13 +268,29 @@ func (v *jwtVerifier) fetchMetadata(ctx context.Context, u string) (string, erro
 
 // verify checks a JWT: signature with an allowed algorithm and a key of the
 // issuer's set, exact issuer, audience, exp (required) and nbf with leeway.
+// A token verified before is answered from v.verified (see verifiedCache).
 func (v *jwtVerifier) verify(ctx context.Context, token string) (*Identity, *failure) {
 	kf, err := v.keys(ctx)
 	if err != nil {
 		return nil, &failure{status: http.StatusServiceUnavailable, description: "the authorization server's keys are unavailable; try again later", reason: "jwks_unavailable"}
 	}
+	hash := sha256.Sum256([]byte(token))
+	if id, ok := v.verified.get(ctx, hash, v.now(), kf); ok {
+		return id, nil
+	}
+	// The key that verifies the signature, remembered for the cache.
+	var kid string
+	var used crypto.PublicKey
+	keyOf := kf.KeyfuncCtx(ctx)
 	claims := jwt.MapClaims{}
-	_, err = v.parser.ParseWithClaims(token, claims, kf.KeyfuncCtx(ctx))
+	_, err = v.parser.ParseWithClaims(token, claims, func(t *jwt.Token) (any, error) {
+		k, err := keyOf(t)
+		if err == nil {
+			kid, _ = t.Header["kid"].(string)
+			used, _ = k.(crypto.PublicKey)
+		}
+		return k, err
+	})
 	if err != nil {
 		if errors.Is(err, keyfunc.ErrKeyfunc) || errors.Is(err, jwt.ErrTokenUnverifiable) {
 			// No key for this token: if the set is empty the issuer's
@@ -284,6 +305,11 @@ func (v *jwtVerifier) verify(ctx context.Context, token string) (*Identity, *fai
 	id := &Identity{Subject: subjectOf(claims), Scopes: scopesOf(claims), Claims: map[string]any(claims)}
 	if exp, err := claims.GetExpirationTime(); err == nil && exp != nil {
 		id.Expiry = exp.Time
+	}
+	// A token without a kid was checked against every key of the set
+	// (used is then the set, not a key): it is not cached.
+	if _, isKey := used.(interface{ Equal(crypto.PublicKey) bool }); kid != "" && isKey && !id.Expiry.IsZero() {
+		v.verified.put(hash, &verifiedToken{id: id, kid: kid, key: used}, v.now(), id.Expiry)
 	}
 	return id, nil
 }

@@ -31,6 +31,11 @@ const (
 	DefaultIntrospectionCacheMax = 5 * time.Minute
 	// introspectionCacheEntries bounds the introspection cache.
 	introspectionCacheEntries = 10000
+	// jwtCacheTTL bounds how long a verified JWT is trusted without being
+	// verified again (never past its exp).
+	jwtCacheTTL = 5 * time.Minute
+	// jwtCacheEntries bounds the cache of verified JWTs.
+	jwtCacheEntries = 10000
 	// inactiveCacheTTL is how long an inactive answer is remembered, so
 	// that a revoked token presented again does not hammer the server.
 	inactiveCacheTTL = 10 * time.Second
