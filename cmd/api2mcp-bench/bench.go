@@ -78,7 +78,7 @@ func (u *upstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 const configTemplate = `
-server: { max_request_bytes: 65536 }
+server: { max_request_bytes: 65536%s }
 cache: { max_entries: %d, max_bytes: %d }
 upstreams:
   api: { url: %q, max_concurrent: 256 }
@@ -94,6 +94,14 @@ tools:
     cache: { ttl: 10m }
 `
 
+// authSection puts the proxy of the JWT scenario behind the OAuth front
+// door, with the local issuer.
+const authSection = `
+auth:
+  mode: oauth
+  oauth: { issuer: %q }
+`
+
 func bench(ctx context.Context, s settings, out io.Writer) error {
 	up := &upstream{latency: s.latency, filler: strings.Repeat("x", s.bodyBytes-16)}
 	upURL, stopUp, err := listen(up)
@@ -101,7 +109,7 @@ func bench(ctx context.Context, s settings, out io.Writer) error {
 		return err
 	}
 	defer stopUp()
-	srv, err := newProxy(fmt.Sprintf(configTemplate, s.maxEntries, s.maxBytes, upURL))
+	srv, err := newProxy(fmt.Sprintf(configTemplate, "", s.maxEntries, s.maxBytes, upURL))
 	if err != nil {
 		return err
 	}
@@ -112,11 +120,42 @@ func bench(ctx context.Context, s settings, out io.Writer) error {
 	defer stopFront()
 	defer srv.Close()
 
+	// The same proxy behind the front door: every call carries an RS256
+	// JWT that is verified against the issuer's key set.
+	is, err := newIssuer()
+	if err != nil {
+		return err
+	}
+	isURL, stopIs, err := listen(is)
+	if err != nil {
+		return err
+	}
+	defer stopIs()
+	is.url = isURL
+	const resource = "http://127.0.0.1/mcp"
+	// resource is the proxy's public URL: the tokens' audience.
+	authed, err := newProxy(fmt.Sprintf(authSection, isURL) +
+		fmt.Sprintf(configTemplate, fmt.Sprintf(", public_url: %q", resource), s.maxEntries, s.maxBytes, upURL))
+	if err != nil {
+		return err
+	}
+	authedFront, stopAuthed, err := listen(authed.Handler(ctx))
+	if err != nil {
+		return err
+	}
+	defer stopAuthed()
+	defer authed.Close()
+	token, err := is.token(resource, "bench")
+	if err != nil {
+		return err
+	}
+
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: s.clients * 2, Proxy: nil}}
 	defer client.CloseIdleConnections()
 	fmt.Fprintf(out, "api2mcp-bench: %d clients, %s or %d calls per scenario, upstream latency %s, %d-byte bodies, GOMAXPROCS %d\n",
 		s.clients, s.duration, s.maxCalls, s.latency, s.bodyBytes, runtime.GOMAXPROCS(0))
-	fmt.Fprintf(out, "%-22s %10s %10s %10s %10s %9s\n", "scenario", "calls", "calls/s", "p50", "p99", "vs direct")
+	fmt.Fprintln(out, "CPU/call is the CPU time (user+system) of this whole process — load generator, upstream and proxy — over the calls; RSS is the process's VmRSS after the scenario")
+	fmt.Fprintf(out, "%-22s %10s %10s %10s %10s %10s %8s %9s %9s\n", "scenario", "calls", "calls/s", "p50", "p99", "CPU/call", "RSS MiB", "vs direct", "CPU vs d.")
 
 	direct := func(_ *rand.Rand) error {
 		resp, err := client.Get(upURL + "/items/1")
@@ -127,31 +166,42 @@ func bench(ctx context.Context, s settings, out io.Writer) error {
 		resp.Body.Close()
 		return err
 	}
-	call := func(tool string, id func(*rand.Rand) int) func(*rand.Rand) error {
+	call := func(front, token, tool string, id func(*rand.Rand) int) func(*rand.Rand) error {
 		return func(rng *rand.Rand) error {
-			return toolCall(client, front, tool, id(rng))
+			return toolCall(client, front, token, tool, id(rng))
 		}
 	}
 	one := func(*rand.Rand) int { return 1 }
-	var base float64
+	// The first JWT call fetches the issuer's metadata and keys.
+	if err := toolCall(client, authedFront, token, "get_item", 1); err != nil {
+		return fmt.Errorf("proxied + JWT: %w", err)
+	}
+	var base result
+	byName := map[string]result{}
 	scenarios := []struct {
 		name string
 		fn   func(*rand.Rand) error
 	}{
 		{"direct upstream", direct},
-		{"proxied", call("get_item", one)},
-		{"proxied, cache hits", call("get_item_cached", one)},
+		{"proxied", call(front, "", "get_item", one)},
+		{"proxied + JWT", call(authedFront, token, "get_item", one)},
+		{"proxied, cache hits", call(front, "", "get_item_cached", one)},
 	}
 	for _, sc := range scenarios {
 		r, err := load(ctx, s, sc.fn)
 		if err != nil {
 			return fmt.Errorf("%s: %w", sc.name, err)
 		}
-		if base == 0 {
-			base = r.rate()
+		if base.calls == 0 {
+			base = r
 		}
 		r.print(out, sc.name, base)
+		byName[sc.name] = r
 	}
+	direct0, proxied, withJWT, cached := byName["direct upstream"], byName["proxied"], byName["proxied + JWT"], byName["proxied, cache hits"]
+	fmt.Fprintf(out, "ratios: proxied/direct %.2f (target ≥ 0.50), JWT/proxied %.2f (target ≥ 0.80), cache hits/direct %.2f (target > 1), added p99 %s (target ≤ 1ms)\n",
+		proxied.rate()/direct0.rate(), withJWT.rate()/proxied.rate(), cached.rate()/direct0.rate(),
+		(proxied.quantile(0.99) - direct0.quantile(0.99)).Round(time.Microsecond))
 
 	// A workload with repeats: ids drawn from a Zipf distribution over
 	// distinct values, as agents repeat a few calls often and many rarely.
@@ -162,7 +212,7 @@ func bench(ctx context.Context, s settings, out io.Writer) error {
 		z, _ := zipfs.LoadOrStore(rng, rand.NewZipf(rng, 1.1, 1, uint64(s.distinct-1)))
 		return 1000 + int(z.(*rand.Zipf).Uint64())
 	}
-	r, err := load(ctx, s, call("get_item_cached", repeats))
+	r, err := load(ctx, s, call(front, "", "get_item_cached", repeats))
 	if err != nil {
 		return fmt.Errorf("repeats: %w", err)
 	}
@@ -183,7 +233,7 @@ func cacheMemory(ctx context.Context, s settings, out io.Writer) error {
 		return err
 	}
 	defer stopUp()
-	srv, err := newProxy(fmt.Sprintf(configTemplate, s.maxEntries, s.maxBytes, upURL))
+	srv, err := newProxy(fmt.Sprintf(configTemplate, "", s.maxEntries, s.maxBytes, upURL))
 	if err != nil {
 		return err
 	}
@@ -239,7 +289,7 @@ func listen(h http.Handler) (string, func(), error) {
 	return "http://" + ln.Addr().String(), func() { hs.Close() }, nil
 }
 
-func toolCall(client *http.Client, front, tool string, id int) error {
+func toolCall(client *http.Client, front, token, tool string, id int) error {
 	body := fmt.Sprintf(`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":%q,"arguments":{"id":%d}}}`, tool, id)
 	req, err := http.NewRequest(http.MethodPost, front+"/mcp", strings.NewReader(body))
 	if err != nil {
@@ -248,6 +298,9 @@ func toolCall(client *http.Client, front, tool string, id int) error {
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json, text/event-stream")
 	req.Header.Set("Mcp-Protocol-Version", "2025-06-18")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
 	resp, err := client.Do(req)
 	if err != nil {
 		return err
@@ -263,24 +316,47 @@ func toolCall(client *http.Client, front, tool string, id int) error {
 	return nil
 }
 
-// result is one scenario's calls and their latencies.
+// result is one scenario's calls, their latencies (sorted), the process's
+// CPU time over the scenario and its RSS after it (negative: not measured).
 type result struct {
 	calls     int64
 	elapsed   time.Duration
 	latencies []time.Duration
+	cpu       time.Duration
+	rss       int64
 }
 
 func (r result) rate() float64 { return float64(r.calls) / r.elapsed.Seconds() }
 
-func (r result) print(out io.Writer, name string, base float64) {
-	slices.Sort(r.latencies)
-	q := func(p float64) time.Duration {
-		if len(r.latencies) == 0 {
-			return 0
-		}
-		return r.latencies[min(len(r.latencies)-1, int(p*float64(len(r.latencies))))]
+// cpuPerCall is the process's CPU time per call; negative when not
+// measured.
+func (r result) cpuPerCall() time.Duration {
+	if r.cpu < 0 {
+		return -1
 	}
-	fmt.Fprintf(out, "%-22s %10d %10.0f %10s %10s %8.2fx\n", name, r.calls, r.rate(), q(0.50).Round(time.Microsecond), q(0.99).Round(time.Microsecond), r.rate()/base)
+	return r.cpu / time.Duration(r.calls)
+}
+
+func (r result) quantile(p float64) time.Duration {
+	if len(r.latencies) == 0 {
+		return 0
+	}
+	return r.latencies[min(len(r.latencies)-1, int(p*float64(len(r.latencies))))]
+}
+
+func (r result) print(out io.Writer, name string, base result) {
+	cpu, cpuRatio, mem := "n/a", "n/a", "n/a"
+	if c := r.cpuPerCall(); c >= 0 {
+		cpu = c.Round(100 * time.Nanosecond).String()
+		if b := base.cpuPerCall(); b > 0 {
+			cpuRatio = fmt.Sprintf("%.2fx", float64(c)/float64(b))
+		}
+	}
+	if r.rss >= 0 {
+		mem = fmt.Sprintf("%.1f", float64(r.rss)/(1<<20))
+	}
+	fmt.Fprintf(out, "%-22s %10d %10.0f %10s %10s %10s %8s %8.2fx %9s\n", name, r.calls, r.rate(),
+		r.quantile(0.50).Round(time.Microsecond), r.quantile(0.99).Round(time.Microsecond), cpu, mem, r.rate()/base.rate(), cpuRatio)
 }
 
 // load runs fn from s.clients goroutines until s.duration has passed or
@@ -293,6 +369,7 @@ func load(ctx context.Context, s settings, fn func(*rand.Rand) error) (result, e
 	var mu sync.Mutex
 	var all []time.Duration
 	var firstErr error
+	cpu0, cpuOK := cpuTime()
 	begin := time.Now()
 	for w := range s.clients {
 		wg.Go(func() {
@@ -318,11 +395,20 @@ func load(ctx context.Context, s settings, fn func(*rand.Rand) error) (result, e
 	}
 	wg.Wait()
 	elapsed := time.Since(begin)
+	cpu1, _ := cpuTime()
 	if firstErr != nil {
 		return result{}, firstErr
 	}
 	if len(all) == 0 {
 		return result{}, errors.New("no call completed")
 	}
-	return result{calls: int64(len(all)), elapsed: elapsed, latencies: all}, nil
+	slices.Sort(all)
+	r := result{calls: int64(len(all)), elapsed: elapsed, latencies: all, cpu: cpu1 - cpu0, rss: -1}
+	if !cpuOK {
+		r.cpu = -1
+	}
+	if m, ok := rss(); ok {
+		r.rss = m
+	}
+	return r, nil
 }

@@ -18,8 +18,11 @@ func TestBenchRuns(t *testing.T) {
 	for _, want := range []string{
 		`(?m)^direct upstream +\d+ +\d+ `,
 		`(?m)^proxied +\d+ +\d+ `,
+		`(?m)^proxied \+ JWT +\d+ +\d+ .* \d+(\.\d+)?(ns|µs|ms) +\d+\.\d +\d+\.\d+x +\d+\.\d+x$`,
 		`(?m)^proxied, cache hits +\d+ +\d+ `,
 		`(?m)^proxied, with repeats +\d+ +\d+ `,
+		`(?m)^CPU/call is the CPU time \(user\+system\) of this whole process`,
+		`(?m)^ratios: proxied/direct \d+\.\d+ .*, JWT/proxied \d+\.\d+ .*, cache hits/direct \d+\.\d+ .*, added p99 -?[0-9.]+(ns|µs|ms|s)? `,
 		`repeats: \d+ tool calls over 20 distinct ids, \d+ upstream calls: hit ratio \d+\.\d%, \d+ upstream calls saved`,
 		`cache at its bounds \(max_entries 50, max_bytes 1048576\): 55 calls made, 50 entries`,
 	} {

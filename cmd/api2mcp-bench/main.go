@@ -1,9 +1,12 @@
 // Command api2mcp-bench measures api2mcp under load on this machine: it
 // starts a local upstream and the proxy on 127.0.0.1, drives tools/call over
 // Streamable HTTP with concurrent clients for a bounded time and count, and
-// prints calls/s and latencies for the upstream called directly, proxied,
-// proxied with cache hits, and a workload with repeats; then the memory of
-// a cache filled to its bounds. Every figure is measured in the same run, so
+// prints calls/s, p50/p99 latencies, CPU time per call (of the whole
+// process: load generator, upstream and proxy) and RSS for the upstream
+// called directly, proxied, proxied behind the OAuth front door with an RS256
+// JWT from a local issuer, proxied with cache hits, and a workload with
+// repeats; then the ratios against the direct call and the memory of a cache
+// filled to its bounds. Every figure is measured in the same run, so
 // ratios between them are what to compare across machines.
 //
 //	go run ./cmd/api2mcp-bench -c 16 -d 3s
