@@ -53,6 +53,9 @@ func (s *Server) fastCall(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
+		// The handler runs on this request's context: no link to it is
+		// needed, and a client's own link header must not name another's.
+		r.Header.Del(requestLinkHeader)
 		req := &mcp.CallToolRequest{
 			Params: &mcp.CallToolParamsRaw{Name: name, Arguments: msg.Params.Arguments},
 			Extra:  &mcp.RequestExtra{Header: r.Header, TokenInfo: auth.TokenInfoFromContext(r.Context())},

@@ -60,8 +60,8 @@ func (s *Server) Handler(streams context.Context) http.Handler {
 	for _, p := range s.auth.MetadataPaths() {
 		mux.Handle(p, s.auth.MetadataHandler())
 	}
-	mux.Handle("/mcp", s.mcpChain(streamBound(streams, s.fastCall(streamable))))
-	mux.Handle("/sse", s.mcpChain(s.bindSSE(streamBound(streams, sse))))
+	mux.Handle("/mcp", s.mcpChain(streamBound(streams, s.fastCall(s.linkRequest(streamable)))))
+	mux.Handle("/sse", s.mcpChain(s.bindSSE(streamBound(streams, s.linkRequest(sse)))))
 	s.probes(mux)
 	if srv.MetricsListen == "" {
 		mux.Handle("GET /metrics", s.metrics.handler())
@@ -110,13 +110,14 @@ func (s *Server) AdminHandler() http.Handler {
 //  7. per-tool scopes: a tools/call the token lacks scopes for gets the
 //     403 step-up challenge; it needs the identity (4) and the body (5);
 //  8. identity handed to the SDK (req.Extra.TokenInfo), so that nothing
-//     above depends on the SDK's view of it;
-//  9. linkRequest, just before the SDK, so that only requests that reach
-//     it are registered.
+//     above depends on the SDK's view of it.
 //
-// Inside it, /mcp has the stateless tools/call fast path (fastCall).
+// Inside it, /mcp has the stateless tools/call fast path (fastCall), and
+// linkRequest comes just before the SDK (in Handler), so that only requests
+// that reach the SDK are registered: the fast path runs the tool handler on
+// the request's own context, which needs no link.
 func (s *Server) mcpChain(h http.Handler) http.Handler {
-	return s.limitClients(requestID(s.checkHost(s.checkOrigin(s.auth.Middleware(s.checkBody(s.capSessions(s.toolScopes(s.sdkIdentity(s.linkRequest(h))))))))))
+	return s.limitClients(requestID(s.checkHost(s.checkOrigin(s.auth.Middleware(s.checkBody(s.capSessions(s.toolScopes(s.sdkIdentity(h)))))))))
 }
 
 // requestLinkHeader carries, from linkRequest to the tool handler, the id

@@ -6,9 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/propagation"
-	"go.opentelemetry.io/otel/trace"
 	"io"
 	"log/slog"
 	"net/http"
@@ -352,9 +349,7 @@ func (s *Server) invoke(ctx context.Context, e *toolEntry, req *mcp.CallToolRequ
 	ctx, cancel := s.linkedContext(ctx, header)
 	defer cancel()
 	outcome, status := "ok", 0
-	ctx = s.tracing.prop.Extract(ctx, propagation.HeaderCarrier(header))
-	ctx, span := s.tracing.tracer.Start(ctx, "tools/call "+name, trace.WithSpanKind(trace.SpanKindServer),
-		trace.WithAttributes(attribute.String("mcp.tool", name), attribute.String("api2mcp.upstream", e.tool.Upstream())))
+	ctx, span := s.tracing.startCall(ctx, header, name, e.tool.Upstream())
 	defer func() { endSpan(span, outcome, status) }()
 	c := callerOf(ctx, req.Extra)
 	var res *mcp.CallToolResult

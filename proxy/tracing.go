@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"net/http"
 	"os"
 	"strings"
 	"time"
@@ -24,6 +25,10 @@ import (
 // with the upstream request as a client child; W3C traceparent is read from
 // the client's request and sent upstream.
 type tracing struct {
+	// enabled: spans are recorded and exported. Off, the tracer is a no-op
+	// that still carries a client's trace context to the upstream, and no
+	// span names or attributes are built.
+	enabled  bool
 	tracer   trace.Tracer
 	prop     propagation.TextMapPropagator
 	shutdown func(context.Context) error
@@ -62,12 +67,37 @@ func newTracing(version string) (*tracing, error) {
 	}
 	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp, sdktrace.WithBatchTimeout(time.Second)), sdktrace.WithResource(res))
 	t.tracer = tp.Tracer("github.com/api2mcp/api2mcp/proxy")
+	t.enabled = true
 	t.shutdown = tp.Shutdown
 	return t, nil
 }
 
+// startCall starts the server span of a call of tool, continuing the trace
+// context in header.
+func (t *tracing) startCall(ctx context.Context, header http.Header, tool, upstream string) (context.Context, trace.Span) {
+	ctx = t.prop.Extract(ctx, propagation.HeaderCarrier(header))
+	if !t.enabled {
+		return t.tracer.Start(ctx, "")
+	}
+	return t.tracer.Start(ctx, "tools/call "+tool, trace.WithSpanKind(trace.SpanKindServer),
+		trace.WithAttributes(attribute.String("mcp.tool", tool), attribute.String("api2mcp.upstream", upstream)))
+}
+
+// startUpstream starts the client span of an upstream request.
+func (t *tracing) startUpstream(ctx context.Context, method, upstream, host string) (context.Context, trace.Span) {
+	if !t.enabled {
+		return t.tracer.Start(ctx, "")
+	}
+	return t.tracer.Start(ctx, method+" "+upstream, trace.WithSpanKind(trace.SpanKindClient),
+		trace.WithAttributes(attribute.String("http.request.method", method), attribute.String("server.address", host)))
+}
+
 // endSpan records a call's outcome on its span and ends it.
 func endSpan(span trace.Span, outcome string, status int) {
+	if !span.IsRecording() {
+		span.End()
+		return
+	}
 	span.SetAttributes(attribute.String("api2mcp.outcome", outcome))
 	if status > 0 {
 		span.SetAttributes(attribute.Int("api2mcp.upstream_status", status))

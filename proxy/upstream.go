@@ -8,7 +8,6 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/propagation"
-	"go.opentelemetry.io/otel/trace"
 	"io"
 	"log/slog"
 	"net"
@@ -27,12 +26,16 @@ type upstreamClient struct {
 	cfg       *configs.Upstream
 	client    *http.Client
 	transport *http.Transport // the pool at the end of the chain
-	userAgent string
+	userAgent []string        // the User-Agent header's value
 	tracing   *tracing
 	// baseParams are the query parameters of the upstream's URL (often an
 	// API key); a mapped query may not set them again.
 	baseParams url.Values
 }
+
+// defaultAccept is the Accept header of upstream requests that map none.
+// Header values are shared by requests and never modified.
+var defaultAccept = []string{"application/json, text/*;q=0.9, */*;q=0.8"}
 
 // maxIdleConnsPerHost bounds the idle connections kept to one upstream.
 const maxIdleConnsPerHost = 64
@@ -49,7 +52,7 @@ func newUpstreamClient(u *configs.Upstream, userAgent string, log *slog.Logger, 
 	base, _ := url.ParseQuery(u.URL.RawQuery)
 	return &upstreamClient{
 		cfg:        u,
-		userAgent:  userAgent,
+		userAgent:  []string{userAgent},
 		baseParams: base,
 		transport:  tr,
 		tracing:    tracing,
@@ -146,10 +149,15 @@ func (c *upstreamClient) do(ctx context.Context, r *mapping.Request, clientHeade
 	// cause of a failure with its own message.
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
 	defer cancel()
+	// The span is started first so that the request is made once, with
+	// its context.
+	ctx, span := c.tracing.startUpstream(ctx, r.Method, c.cfg.Name, u.Hostname())
+	defer span.End()
 	req, err := http.NewRequestWithContext(ctx, r.Method, u.String(), body)
 	if err != nil {
 		return nil, &callError{msg: "building the upstream request failed"}
 	}
+	req.Header = make(http.Header, len(r.Header)+len(c.cfg.Header)+4)
 	for k, v := range r.Header {
 		req.Header[k] = v
 	}
@@ -162,11 +170,11 @@ func (c *upstreamClient) do(ctx context.Context, r *mapping.Request, clientHeade
 		req.Header.Set("Content-Type", r.ContentType) // a mapped Content-Type wins
 	}
 	if req.Header.Get("Accept") == "" {
-		req.Header.Set("Accept", "application/json, text/*;q=0.9, */*;q=0.8")
+		req.Header["Accept"] = defaultAccept
 	}
-	req.Header.Set("User-Agent", c.userAgent)
-	if id := clientHeader.Get("X-Request-Id"); id != "" {
-		req.Header.Set("X-Request-Id", id) // set by requestID: a plain token
+	req.Header["User-Agent"] = c.userAgent
+	if id := clientHeader["X-Request-Id"]; len(id) > 0 && id[0] != "" {
+		req.Header["X-Request-Id"] = id[:1:1] // set by requestID: a plain token
 	}
 	for k, v := range c.cfg.Header {
 		req.Header[k] = v
@@ -183,17 +191,15 @@ func (c *upstreamClient) do(ctx context.Context, r *mapping.Request, clientHeade
 			req.Header.Set("Cookie", cookies)
 		}
 	}
-	ctx, span := c.tracing.tracer.Start(ctx, r.Method+" "+c.cfg.Name, trace.WithSpanKind(trace.SpanKindClient),
-		trace.WithAttributes(attribute.String("http.request.method", r.Method), attribute.String("server.address", u.Hostname())))
-	defer span.End()
 	c.tracing.prop.Inject(ctx, propagation.HeaderCarrier(req.Header))
-	req = req.WithContext(ctx)
 	resp, err := c.client.Do(req)
 	if err != nil {
 		span.SetStatus(codes.Error, "transport error")
 		return nil, c.describe(ctx, err)
 	}
-	span.SetAttributes(attribute.Int("http.response.status_code", resp.StatusCode))
+	if span.IsRecording() {
+		span.SetAttributes(attribute.Int("http.response.status_code", resp.StatusCode))
+	}
 	defer resp.Body.Close()
 	if resp.StatusCode >= 300 && resp.StatusCode < 400 && resp.Header.Get("Location") != "" {
 		// CheckRedirect stopped it: the target is not shown, it may be
