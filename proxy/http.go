@@ -251,7 +251,7 @@ func (s *Server) checkBody(h http.Handler) http.Handler {
 			writeRPCError(w, http.StatusRequestEntityTooLarge, -32600, fmt.Sprintf("request body exceeds %d bytes", limit))
 			return
 		}
-		body, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
+		body, err := readAtMost(r.Body, r.ContentLength, limit)
 		if err != nil {
 			writeRPCError(w, http.StatusBadRequest, -32700, "reading the request body failed")
 			return
@@ -267,6 +267,37 @@ func (s *Server) checkBody(h http.Handler) http.Handler {
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), bodyKey{}, body)))
 	})
+}
+
+// maxPrealloc bounds the buffer readAtMost makes before any byte arrives:
+// an announced length is a promise, and a peer must not make the server
+// hold megabytes by announcing them.
+const maxPrealloc = 64 << 10
+
+// readAtMost reads r to its end, or to limit+1 bytes (so that the caller
+// can tell an oversized body). size is the announced length (-1: unknown):
+// the buffer is made to fit it at once (up to maxPrealloc), where
+// io.ReadAll would grow one from 512 bytes.
+func readAtMost(r io.Reader, size, limit int64) ([]byte, error) {
+	if size < 0 || size > limit {
+		size = 511
+	}
+	size = min(size, maxPrealloc)
+	b := make([]byte, 0, size+1) // +1: the read that meets EOF needs room
+	for int64(len(b)) <= limit {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		n, err := r.Read(b[len(b):min(int64(cap(b)), limit+1)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			return b, err
+		}
+	}
+	return b, nil
 }
 
 // byProgress sends POSTs whose body asks for progress (a progressToken in

@@ -210,7 +210,7 @@ func (c *upstreamClient) do(ctx context.Context, r *mapping.Request, clientHeade
 	if resp.ContentLength > limit {
 		return nil, &callError{msg: fmt.Sprintf("upstream %s announced a response of %d bytes, more than %d (max_response_bytes)", c.cfg.Name, resp.ContentLength, limit)}
 	}
-	data, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
+	data, err := readAtMost(resp.Body, resp.ContentLength, limit)
 	if err != nil {
 		return nil, c.describe(ctx, err)
 	}
