@@ -8,6 +8,7 @@ import (
 	"math/big"
 	"net/http"
 	"sort"
+	"strconv"
 	"strings"
 )
 
@@ -286,7 +287,7 @@ func canonicalValue(v any) any {
 	case float64:
 		return canonicalNumber(new(big.Float).SetFloat64(v))
 	case int:
-		return json.Number(fmt.Sprint(v))
+		return json.Number(strconv.Itoa(v))
 	case json.Number:
 		f, _, err := big.ParseFloat(string(v), 10, 256, big.ToNearestEven)
 		if err != nil {

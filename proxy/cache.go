@@ -71,24 +71,36 @@ func cachePolicy(e *toolEntry, r *mapping.Request, caller string, clientHeader h
 	if err != nil {
 		return cacheDecision{}
 	}
-	h := sha256.New()
-	field := func(b []byte) {
-		h.Write(strconv.AppendInt(nil, int64(len(b)), 10))
-		h.Write([]byte{':'})
-		h.Write(b)
+	// The hashed material is built in one buffer (on the stack when it
+	// fits): each field as its length, ':' and its bytes.
+	var stack [512]byte
+	m := stack[:0]
+	field := func(parts ...string) {
+		n := 0
+		for _, p := range parts {
+			n += len(p)
+		}
+		m = strconv.AppendInt(m, int64(n), 10)
+		m = append(m, ':')
+		for _, p := range parts {
+			m = append(m, p...)
+		}
 	}
-	field([]byte(e.tool.Name()))
+	field(e.tool.Name())
 	if c.Shared {
-		field([]byte("shared"))
+		field("shared")
 	} else {
-		field([]byte("user:" + caller))
+		field("user:", caller)
 	}
-	field(args)
+	m = strconv.AppendInt(m, int64(len(args)), 10)
+	m = append(m, ':')
+	m = append(m, args...)
 	for _, k := range e.upstream.cfg.ForwardHeaders {
-		field([]byte(k))
-		field([]byte(strings.Join(clientHeader[k], "\x00")))
+		field(k)
+		field(strings.Join(clientHeader[k], "\x00"))
 	}
-	d := cacheDecision{key: string(h.Sum(nil)), lookup: true, ttl: c.TTL, shared: c.Shared}
+	sum := sha256.Sum256(m)
+	d := cacheDecision{key: string(sum[:]), lookup: true, ttl: c.TTL, shared: c.Shared}
 	if c.AllowBypass && meta[bypassMetaKey] == bypassMetaValue {
 		d.lookup = false
 	}
