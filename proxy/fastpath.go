@@ -91,8 +91,12 @@ var jsonContentType = []string{"application/json"}
 // fastHeaders checks what the SDK checks of a stateless POST: a JSON body
 // and an Accept header naming JSON and event streams.
 func fastHeaders(r *http.Request) bool {
-	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
-		return false
+	// The common value is checked as it is; ParseMediaType (which makes a
+	// map of parameters) decides the others.
+	if ct := r.Header.Get("Content-Type"); ct != "application/json" {
+		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
+			return false
+		}
 	}
 	jsonOK, streamOK := false, false
 	for _, v := range r.Header.Values("Accept") {
