@@ -521,9 +521,8 @@ func sameJSON(want, got any) error {
 
 // shapeVariant is a response mapping FuzzShapeResponse runs against.
 type shapeVariant struct {
-	name           string
-	result, text   string
-	resultExpected bool
+	name         string
+	result, text string
 }
 
 var shapeVariants = []shapeVariant{

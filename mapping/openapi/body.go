@@ -70,7 +70,6 @@ func (b *toolBuilder) requestBody(o *operation) error {
 		// Any other media type is sent as it is: text from a string
 		// argument, anything else from base64.
 		mediaType = sortedKeys(content)[0]
-		media, _ = content[mediaType].(map[string]any)
 		key := b.claim("body", "body")
 		desc, _ := rb["description"].(string)
 		schema := map[string]any{"type": "string"}

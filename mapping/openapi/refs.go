@@ -22,8 +22,6 @@ type refs struct {
 	files    map[string]*document
 	readFile func(string) ([]byte, error)
 	baseDir  string
-	warned   map[string]bool
-	warnings *[]string
 }
 
 // maxRefHops bounds a chain of refs to refs.
