@@ -18,7 +18,7 @@ var fastVersions = map[string]bool{"2025-03-26": true, "2025-06-18": true, "2025
 
 // fastCall answers the most common request of a stateless server — one
 // tools/call of a known tool, under a 2025 protocol version, answered as
-// JSON — with the same tool handler the SDK calls, but without the SDK's
+// JSON — through the same invoke path as the SDK's tool handler, without the SDK's
 // per-request session and message decoding (about 300 KB of garbage per
 // call). Anything else, including every malformed or unusual request, goes
 // to next, the SDK: the fast path never answers what it does not fully
@@ -49,7 +49,8 @@ func (s *Server) fastCall(next http.Handler) http.Handler {
 			return
 		}
 		name := msg.Params.Name
-		if _, ok := s.state.Load().tools[name]; !ok {
+		e, ok := s.state.Load().tools[name]
+		if !ok {
 			next.ServeHTTP(w, r)
 			return
 		}
@@ -60,11 +61,7 @@ func (s *Server) fastCall(next http.Handler) http.Handler {
 			Params: &mcp.CallToolParamsRaw{Name: name, Arguments: msg.Params.Arguments},
 			Extra:  &mcp.RequestExtra{Header: r.Header, TokenInfo: auth.TokenInfoFromContext(r.Context())},
 		}
-		res, err := s.handler(name)(r.Context(), req)
-		if err != nil { // the tool went away in a reload since the lookup above
-			next.ServeHTTP(w, r.WithContext(r.Context()))
-			return
-		}
+		res := s.invoke(r.Context(), e, req, req.Params)
 		// MarshalJSON is json.Marshal's output (compact, HTML escaped):
 		// what an Encoder would write, without compacting it a second time.
 		result, err := res.MarshalJSON()

@@ -102,6 +102,21 @@ auth:
   oauth: { issuer: %q }
 `
 
+// serveProxy builds a proxy from yaml and serves it on loopback; stop ends
+// both.
+func serveProxy(ctx context.Context, yaml string) (string, func(), error) {
+	srv, err := newProxy(yaml)
+	if err != nil {
+		return "", nil, err
+	}
+	url, stop, err := listen(srv.Handler(ctx))
+	if err != nil {
+		srv.Close()
+		return "", nil, err
+	}
+	return url, func() { stop(); srv.Close() }, nil
+}
+
 func bench(ctx context.Context, s settings, out io.Writer) error {
 	up := &upstream{latency: s.latency, filler: strings.Repeat("x", s.bodyBytes-16)}
 	upURL, stopUp, err := listen(up)
@@ -109,16 +124,11 @@ func bench(ctx context.Context, s settings, out io.Writer) error {
 		return err
 	}
 	defer stopUp()
-	srv, err := newProxy(fmt.Sprintf(configTemplate, "", s.maxEntries, s.maxBytes, upURL))
-	if err != nil {
-		return err
-	}
-	front, stopFront, err := listen(srv.Handler(ctx))
+	front, stopFront, err := serveProxy(ctx, fmt.Sprintf(configTemplate, "", s.maxEntries, s.maxBytes, upURL))
 	if err != nil {
 		return err
 	}
 	defer stopFront()
-	defer srv.Close()
 
 	// The same proxy behind the front door: every call carries an RS256
 	// JWT that is verified against the issuer's key set.
@@ -134,17 +144,12 @@ func bench(ctx context.Context, s settings, out io.Writer) error {
 	is.url = isURL
 	const resource = "http://127.0.0.1/mcp"
 	// resource is the proxy's public URL: the tokens' audience.
-	authed, err := newProxy(fmt.Sprintf(authSection, isURL) +
+	authedFront, stopAuthed, err := serveProxy(ctx, fmt.Sprintf(authSection, isURL)+
 		fmt.Sprintf(configTemplate, fmt.Sprintf(", public_url: %q", resource), s.maxEntries, s.maxBytes, upURL))
 	if err != nil {
 		return err
 	}
-	authedFront, stopAuthed, err := listen(authed.Handler(ctx))
-	if err != nil {
-		return err
-	}
 	defer stopAuthed()
-	defer authed.Close()
 	token, err := is.token(resource, "bench")
 	if err != nil {
 		return err
