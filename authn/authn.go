@@ -13,6 +13,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/api2mcp/api2mcp/authn/store"
 )
 
 // Options configure [New].
@@ -33,6 +35,13 @@ type Options struct {
 	// OnReject, when set, is told the reason of each rejected request (for
 	// metrics); reasons come from a fixed set.
 	OnReject func(reason string)
+	// Store keeps the state of mode authorization_server (see package
+	// authn/store); required to serve in that mode, not to check a spec.
+	Store store.Store
+	// ClientDocTransport fetches client metadata documents; nil means a
+	// transport that dials public addresses only (or any, with
+	// allow_private_client_hosts). Tests set it to trust their TLS server.
+	ClientDocTransport http.RoundTripper
 }
 
 // Identity is an authenticated caller.
@@ -46,6 +55,8 @@ type Identity struct {
 	Claims map[string]any
 	// Expiry is when the credential stops being valid; zero for API keys.
 	Expiry time.Time
+
+	grant string // the grant of a token issued by the built-in server
 }
 
 // HasScopes reports whether the identity holds every scope in want.
@@ -84,6 +95,7 @@ type Authenticator struct {
 	forcedNone bool // mode none may listen on a public address
 
 	keys      []apiKey
+	as        *authServer
 	jwt       *jwtVerifier
 	intro     *introspector
 	metadata  []byte
@@ -138,6 +150,10 @@ func New(spec Spec, resource string, opts *Options) (*Authenticator, error) {
 		if !validScope(s) {
 			fail(fmt.Sprintf("scopes[%d]", i), "%q is not a valid scope (printable ASCII without spaces, quotes or backslashes)", s)
 		}
+	}
+	asSet := spec.AuthorizationServer.Login.Provider != "" || spec.AuthorizationServer.EncryptionKey != "" || spec.AuthorizationServer.State != (StateSpec{})
+	if asSet && a.mode != ModeAuthorizationServer {
+		fail("authorization_server", "set, but mode is %s (want mode: authorization_server)", a.mode)
 	}
 	oauthSet := spec.OAuth.Issuer != "" || spec.OAuth.JWKSURL != "" || spec.OAuth.Introspection.URL != "" || len(spec.OAuth.Audiences) > 0 || len(spec.OAuth.Algorithms) > 0
 	switch a.mode {
@@ -203,13 +219,22 @@ func New(spec Spec, resource string, opts *Options) (*Authenticator, error) {
 		} else if spec.OAuth.Introspection.ClientID != "" || spec.OAuth.Introspection.ClientSecret != "" {
 			fail("oauth.introspection.url", "required when client_id or client_secret is set")
 		}
+	case ModeAuthorizationServer:
+		if len(spec.APIKeys) > 0 {
+			fail("api_keys", "set, but mode is authorization_server")
+		}
+		if oauthSet {
+			fail("oauth", "set, but mode is authorization_server (the tokens are this server's own)")
+		}
+		a.resource = resource
+		a.as = newAuthServer(spec.AuthorizationServer, resource, &o, fail)
 	default:
-		fail("mode", "%q is not none, api_key or oauth", spec.Mode)
+		fail("mode", "%q is not none, api_key, oauth or authorization_server", spec.Mode)
 	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
-	if a.mode == ModeOAuth && resource != "" {
+	if (a.mode == ModeOAuth || a.mode == ModeAuthorizationServer) && resource != "" {
 		a.buildMetadata(spec, o)
 	}
 	return a, nil
@@ -247,9 +272,14 @@ func (a *Authenticator) buildMetadata(spec Spec, o Options) {
 			scopes = append(scopes, s)
 		}
 	}
+	issuer := spec.OAuth.Issuer
+	if a.as != nil {
+		a.as.finish(scopes)
+		issuer = a.as.issuer
+	}
 	doc := map[string]any{
 		"resource":                 a.resource,
-		"authorization_servers":    []string{spec.OAuth.Issuer},
+		"authorization_servers":    []string{issuer},
 		"bearer_methods_supported": []string{"header"},
 	}
 	if len(scopes) > 0 {
@@ -294,6 +324,27 @@ func (a *Authenticator) MetadataHandler() http.Handler {
 		w.Header().Set("Cache-Control", "public, max-age=3600")
 		w.Write(a.metadata)
 	})
+}
+
+// Routes are the built-in authorization server's endpoints, by path
+// pattern (none outside mode authorization_server). They are public: they
+// go on the mux outside the front door.
+func (a *Authenticator) Routes() map[string]http.Handler {
+	if a.as == nil {
+		return nil
+	}
+	return a.as.routes()
+}
+
+// UpstreamToken returns the caller's own token at the login provider, for an
+// upstream with auth type user_token: refreshed when it has expired. It
+// fails with [ErrNoUserToken] for callers who did not log in through the
+// built-in authorization server.
+func (a *Authenticator) UpstreamToken(ctx context.Context, id *Identity) (string, error) {
+	if a.as == nil || id == nil {
+		return "", ErrNoUserToken
+	}
+	return a.as.upstreamToken(ctx, id.grant)
 }
 
 // Close stops the background refresh of the key set.
@@ -388,6 +439,8 @@ func (a *Authenticator) authenticate(r *http.Request) (*Identity, *failure) {
 		id, f = a.checkAPIKey(token)
 	case ModeOAuth:
 		id, f = a.checkOAuth(r.Context(), token)
+	case ModeAuthorizationServer:
+		id, f = a.as.verifyAccess(r.Context(), token)
 	}
 	if f != nil {
 		return nil, f

@@ -11,6 +11,17 @@ const (
 	// ModeOAuth is an OAuth 2.1 resource server in front of an existing
 	// authorization server.
 	ModeOAuth = "oauth"
+	// ModeAuthorizationServer makes api2mcp its own OAuth 2.1 authorization
+	// server, federating the user's login to GitHub, Google or an OpenID
+	// Connect provider.
+	ModeAuthorizationServer = "authorization_server"
+)
+
+// Login providers of mode authorization_server.
+const (
+	ProviderGitHub = "github"
+	ProviderGoogle = "google"
+	ProviderOIDC   = "oidc"
 )
 
 // Defaults, applied in one place (see New).
@@ -69,6 +80,94 @@ type Spec struct {
 	OAuth OAuthSpec `koanf:"oauth"`
 	// APIKeys are the keys of mode api_key.
 	APIKeys []APIKeySpec `koanf:"api_keys"`
+	// AuthorizationServer configures mode authorization_server.
+	AuthorizationServer ASSpec `koanf:"authorization_server"`
+}
+
+// ASSpec configures the built-in authorization server: MCP clients register
+// with it (dynamically or by a client metadata document), send their user to
+// its /authorize, which federates the login to the provider, and receive
+// tokens it issues for this server only.
+type ASSpec struct {
+	// Login is the provider users log in with.
+	Login LoginSpec `koanf:"login"`
+	// EncryptionKey encrypts the users' provider tokens at rest (AES-256-GCM):
+	// 32 bytes, base64 (standard or URL alphabet), written as ${VAR} or
+	// ${file:/path}. Generate one with: openssl rand -base64 32. Required.
+	EncryptionKey string `koanf:"encryption_key"`
+	// State is where clients, grants and token hashes are kept.
+	State StateSpec `koanf:"state"`
+	// AccessTokenTTL is the lifetime of an access token; zero means 1h.
+	AccessTokenTTL time.Duration `koanf:"access_token_ttl"`
+	// RefreshTokenTTL is the lifetime of a refresh token (each refresh
+	// issues a new one); zero means 30 days (720h).
+	RefreshTokenTTL time.Duration `koanf:"refresh_token_ttl"`
+	// DynamicRegistration enables RFC 7591 client registration at /register
+	// (unset means on: many MCP clients still depend on it).
+	DynamicRegistration *bool `koanf:"dynamic_registration"`
+	// ClientMetadataDocuments accepts https URLs as client ids, whose
+	// client metadata document is fetched (at most 5 KiB, 5s) and cached
+	// (unset means on).
+	ClientMetadataDocuments *bool `koanf:"client_metadata_documents"`
+	// AllowPrivateClientHosts lets client metadata documents be fetched from
+	// loopback and private addresses (off: a client id must not make the
+	// server reach into its own network).
+	AllowPrivateClientHosts bool `koanf:"allow_private_client_hosts"`
+}
+
+// LoginSpec is the upstream identity provider.
+type LoginSpec struct {
+	// Provider is github, google or oidc.
+	Provider string `koanf:"provider"`
+	// ClientID and ClientSecret are the OAuth app's credentials at the
+	// provider; the secret is written as ${VAR} or ${file:/path}. The app's
+	// callback URL is server.public_url + /callback.
+	ClientID     string `koanf:"client_id"`
+	ClientSecret string `koanf:"client_secret"`
+	// Issuer is the OpenID Connect issuer (provider oidc; fixed for google).
+	Issuer string `koanf:"issuer"`
+	// Scopes are requested from the provider besides those login needs
+	// (github: read:user, and read:org with allowed_orgs; google and oidc:
+	// openid email profile). The provider token a user_token upstream
+	// receives carries them.
+	Scopes []string `koanf:"scopes"`
+	// AllowedUsers are the users who may log in, by the provider's stable
+	// id: a GitHub numeric user id, an OpenID Connect sub.
+	AllowedUsers []string `koanf:"allowed_users"`
+	// AllowedOrgs lets members of these GitHub organisations (login or
+	// numeric id) log in.
+	AllowedOrgs []string `koanf:"allowed_orgs"`
+	// AllowedDomains lets users with a verified email address in these
+	// domains log in (google and oidc; google's hd claim counts too).
+	AllowedDomains []string `koanf:"allowed_domains"`
+	// AllowAnyUser lets anyone with an account at the provider log in; it
+	// must be set explicitly when no allowed_* list is.
+	AllowAnyUser bool `koanf:"allow_any_user"`
+	// AuthURL, TokenURL and APIURL replace GitHub's endpoints (GitHub
+	// Enterprise Server: https://HOST/login/oauth/authorize,
+	// https://HOST/login/oauth/access_token, https://HOST/api/v3).
+	AuthURL  string `koanf:"auth_url"`
+	TokenURL string `koanf:"token_url"`
+	APIURL   string `koanf:"api_url"`
+}
+
+// StateSpec says where the authorization server keeps its state.
+type StateSpec struct {
+	// File is the embedded single-file store; a relative path is relative to
+	// mcp.yaml. Empty (and no redis) means api2mcp-auth.db beside mcp.yaml.
+	File string `koanf:"file"`
+	// Redis keeps the state in Redis instead, so that replicas share
+	// grants.
+	Redis RedisStateSpec `koanf:"redis"`
+}
+
+// RedisStateSpec is a Redis used as the authorization server's store.
+type RedisStateSpec struct {
+	// URL is redis://[user:password@]host:port[/db] or rediss://; written
+	// with ${VAR} when it holds a password.
+	URL string `koanf:"url"`
+	// Prefix is put before every key; empty means "api2mcp:as:".
+	Prefix string `koanf:"prefix"`
 }
 
 // OAuthSpec configures the resource server.

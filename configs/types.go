@@ -289,6 +289,17 @@ type UpstreamSpec struct {
 	// imported tool sends the credentials its operation requires, placed as
 	// its scheme says.
 	Credentials map[string]string `koanf:"credentials"`
+	// Auth sends each caller's own credential: type user_token sends, as
+	// Authorization: Bearer, the token the caller got from the login
+	// provider of auth.mode authorization_server (a GitHub user's token
+	// for api.github.com), refreshed when it expires.
+	Auth UpstreamAuthSpec `koanf:"auth"`
+}
+
+// UpstreamAuthSpec is how an upstream authenticates the calling user.
+type UpstreamAuthSpec struct {
+	// Type is user_token; empty means none (the upstream's headers only).
+	Type string `koanf:"type"`
 }
 
 // BreakerSpec configures an upstream's circuit breaker: after Failures
@@ -385,6 +396,9 @@ type Upstream struct {
 	BreakerFailures int
 	BreakerOpenFor  time.Duration
 	MaxConcurrent   int
+	// UserToken: each call carries the caller's provider token (auth type
+	// user_token).
+	UserToken bool
 }
 
 // Limit is a compiled token bucket: Burst calls at once, refilled at

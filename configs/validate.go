@@ -167,6 +167,9 @@ func compile(path string, f *File, unresolved map[string]bool, o *Options) (*Con
 		}
 		pol, perrs := compilePolicy(spec, t)
 		toolErrs = append(toolErrs, perrs...)
+		if ok && up.Auth.Type == "user_token" && pol.Cache != nil && pol.Cache.Shared {
+			toolErrs = append(toolErrs, &mapping.FieldError{Field: "cache.scope", Err: fmt.Errorf("shared, but upstream %q answers each user with their own token: one user's data would reach another", spec.Upstream)})
+		}
 		if pol.Cache != nil || pol.RateLimit != nil {
 			cfg.Policies[spec.Name] = pol
 		}
@@ -201,6 +204,20 @@ func (cfg *Config) checkAuth(spec authn.Spec) []error {
 		}
 	}
 	_, _, listenErr := net.SplitHostPort(cfg.Server.Listen)
+	if cfg.Auth.Mode != authn.ModeAuthorizationServer {
+		for _, name := range sortedKeys(cfg.Upstreams) {
+			if cfg.Upstreams[name].UserToken {
+				errs = append(errs, fmt.Errorf("upstreams.%s.auth.type: user_token needs auth.mode authorization_server (the users' provider tokens come from its login)", name))
+			}
+		}
+	} else if st := &cfg.Auth.AuthorizationServer.State; st.Redis.URL == "" {
+		if st.File == "" {
+			st.File = "api2mcp-auth.db"
+		}
+		if !filepath.IsAbs(st.File) && cfg.Path != "" {
+			st.File = filepath.Join(filepath.Dir(cfg.Path), st.File)
+		}
+	}
 	if cfg.Auth.Mode == authn.ModeNone {
 		switch {
 		case listenErr != nil || IsLoopback(cfg.Server.Listen):
@@ -653,6 +670,16 @@ func compileUpstream(name string, spec UpstreamSpec, unresolved map[string]bool)
 		if strings.ContainsFunc(spec.Credentials[k], func(r rune) bool { return r < 0x20 || r == 0x7f }) {
 			fail("credentials."+k, "value contains a control character")
 		}
+	}
+	switch spec.Auth.Type {
+	case "":
+	case "user_token":
+		u.UserToken = true
+		if _, ok := u.Header["Authorization"]; ok {
+			fail("auth.type", "user_token sends the caller's token as Authorization; remove the Authorization header")
+		}
+	default:
+		fail("auth.type", "%q is not user_token", spec.Auth.Type)
 	}
 	for i, h := range spec.ForwardHeaders {
 		if !headerNameRE.MatchString(h) {

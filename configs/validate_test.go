@@ -249,7 +249,7 @@ func TestLoadAuth(t *testing.T) {
 		},
 		"unknown mode": {
 			src:  "auth:\n  mode: basic\n",
-			want: []string{`auth.mode: "basic" is not none, api_key or oauth`},
+			want: []string{`auth.mode: "basic" is not none, api_key, oauth or authorization_server`},
 		},
 		"oauth without public_url or issuer": {
 			src: "auth:\n  mode: oauth\n",

@@ -21,8 +21,12 @@ import (
 // reject what authn accepted.
 const tokenInfoSkew = time.Hour
 
-// claimsKey is where the caller's claims travel in auth.TokenInfo.Extra.
-const claimsKey = "claims"
+// claimsKey is where the caller's claims travel in auth.TokenInfo.Extra,
+// and identityExtraKey the whole identity (for user_token upstreams).
+const (
+	claimsKey        = "claims"
+	identityExtraKey = "identity"
+)
 
 // sdkIdentity hands the identity authn verified to the MCP SDK, which puts
 // it in req.Extra.TokenInfo (Streamable HTTP) and in the session's context
@@ -42,7 +46,7 @@ func (s *Server) sdkIdentity(h http.Handler) http.Handler {
 			Scopes:     id.Scopes,
 			Expiration: id.Expiry,
 			UserID:     id.Subject,
-			Extra:      map[string]any{claimsKey: id.Claims},
+			Extra:      map[string]any{claimsKey: id.Claims, identityExtraKey: id},
 		}, nil
 	}
 	return auth.RequireBearerToken(verify, &auth.RequireBearerTokenOptions{
@@ -57,7 +61,8 @@ type caller struct {
 	subject string // who: keys the cache and per-caller rate limits
 	scopes  []string
 	claims  map[string]any
-	known   bool // an identity came with the call
+	known   bool            // an identity came with the call
+	id      *authn.Identity // as authn verified it; nil for local calls
 }
 
 type localKey struct{}
@@ -76,7 +81,8 @@ func callerOf(ctx context.Context, extra *mcp.RequestExtra) caller {
 		return caller{}
 	}
 	claims, _ := ti.Extra[claimsKey].(map[string]any)
-	return caller{subject: ti.UserID, scopes: ti.Scopes, claims: claims, known: true}
+	id, _ := ti.Extra[identityExtraKey].(*authn.Identity)
+	return caller{subject: ti.UserID, scopes: ti.Scopes, claims: claims, known: true, id: id}
 }
 
 func (c caller) has(scopes []string) bool {

@@ -60,6 +60,12 @@ func (s *Server) Handler(streams context.Context) http.Handler {
 	for _, p := range s.auth.MetadataPaths() {
 		mux.Handle(p, s.auth.MetadataHandler())
 	}
+	// The built-in authorization server's endpoints: public (outside the
+	// front door), limited per client address, answered only under an
+	// accepted Host.
+	for p, h := range s.auth.Routes() {
+		mux.Handle(p, s.limitClients(requestID(s.checkHost(h))))
+	}
 	mux.Handle("/mcp", s.mcpChain(streamBound(streams, s.fastCall(s.linkRequest(streamable)))))
 	mux.Handle("/sse", s.mcpChain(s.bindSSE(streamBound(streams, s.linkRequest(sse)))))
 	s.probes(mux)

@@ -155,7 +155,11 @@ func (s *Server) newState(cfg *configs.Config) (*state, error) {
 	st := &state{cfg: cfg, clients: map[string]*upstreamClient{}, tools: map[string]*toolEntry{}, registered: map[string][]byte{},
 		anyScopes: len(cfg.ToolScopes()) > 0, catalogs: map[string]*catalog{}}
 	for name, u := range cfg.Upstreams {
-		st.clients[name] = newUpstreamClient(u, "api2mcp/"+s.version, s.log, s.tracing)
+		c := newUpstreamClient(u, "api2mcp/"+s.version, s.log, s.tracing)
+		if u.UserToken {
+			c.userToken = s.userToken
+		}
+		st.clients[name] = c
 	}
 	for _, t := range cfg.Tools {
 		up, ok := st.clients[t.Upstream()]
@@ -352,6 +356,10 @@ func (s *Server) invoke(ctx context.Context, e *toolEntry, req *mcp.CallToolRequ
 	ctx, span := s.tracing.startCall(ctx, header, name, e.tool.Upstream())
 	defer func() { endSpan(span, outcome, status) }()
 	c := callerOf(ctx, req.Extra)
+	if c.id != nil && authn.FromContext(ctx) == nil {
+		// The upstream call may need it (auth type user_token).
+		ctx = authn.NewContext(ctx, c.id)
+	}
 	var res *mcp.CallToolResult
 	if s.authorize(ctx, c, e) {
 		res = s.call(ctx, e, c, params, header, progressNotes(ctx, req), &outcome, &status)
@@ -572,6 +580,11 @@ func (s *Server) ServeStdio(ctx context.Context, in io.ReadCloser, out io.WriteC
 		return nil
 	}
 	return err
+}
+
+// userToken is the calling user's provider token (auth type user_token).
+func (s *Server) userToken(ctx context.Context) (string, error) {
+	return s.auth.UpstreamToken(ctx, authn.FromContext(ctx))
 }
 
 // Close releases idle upstream connections, the Redis client and the

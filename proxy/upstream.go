@@ -31,6 +31,9 @@ type upstreamClient struct {
 	// baseParams are the query parameters of the upstream's URL (often an
 	// API key); a mapped query may not set them again.
 	baseParams url.Values
+	// userToken returns the calling user's provider token, for an upstream
+	// with auth type user_token; nil otherwise.
+	userToken func(ctx context.Context) (string, error)
 }
 
 // defaultAccept is the Accept header of upstream requests that map none.
@@ -191,6 +194,14 @@ func (c *upstreamClient) do(ctx context.Context, r *mapping.Request, clientHeade
 			req.Header.Set("Cookie", cookies)
 		}
 	}
+	var userToken string
+	if c.userToken != nil {
+		userToken, err = c.userToken(ctx)
+		if err != nil {
+			return nil, &callError{msg: fmt.Sprintf("upstream %s needs your own login: %v", c.cfg.Name, err)}
+		}
+		req.Header["Authorization"] = []string{"Bearer " + userToken}
+	}
 	c.tracing.prop.Inject(ctx, propagation.HeaderCarrier(req.Header))
 	resp, err := c.client.Do(req)
 	if err != nil {
@@ -216,6 +227,11 @@ func (c *upstreamClient) do(ctx context.Context, r *mapping.Request, clientHeade
 	}
 	if int64(len(data)) > limit {
 		return nil, &callError{msg: fmt.Sprintf("upstream %s sent a response larger than %d bytes (max_response_bytes)", c.cfg.Name, limit)}
+	}
+	if userToken != "" && len(userToken) >= 8 && bytes.Contains(data, []byte(userToken)) {
+		// The user's token is a secret like the configured ones: an
+		// upstream that echoes it must not hand it to the agent.
+		data = bytes.ReplaceAll(data, []byte(userToken), []byte("[redacted]"))
 	}
 	return &response{status: resp.StatusCode, header: resp.Header, body: data}, nil
 }
