@@ -41,7 +41,6 @@ var _ Store = (*Redis)(nil)
 // opts is accepted for symmetry with [OpenFile]; none of its fields applies
 // to Redis yet.
 func OpenRedis(ctx context.Context, url, prefix string, opts *Options) (*Redis, error) {
-	_ = opts.withDefaults()
 	ro, err := redis.ParseURL(url)
 	if err != nil {
 		// The URL may hold a password: do not quote it or the parser.

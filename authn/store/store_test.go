@@ -36,7 +36,7 @@ type fixture struct {
 
 // fixtures returns the file store's fixture, and Redis's when a
 // redis-server can be started (see startRedis).
-func fixtures(t *testing.T) []fixture {
+func fixtures(t testing.TB) []fixture {
 	fx := []fixture{{
 		name: "file",
 		open: func(t testing.TB) (Store, func(time.Duration)) {
@@ -651,7 +651,7 @@ func redisURL(addr string) string { return "redis://:" + redisTestPassword + "@"
 
 // redisAddr starts a redis-server for the test (see startRedis), or says
 // there is none.
-func redisAddr(t *testing.T) (string, bool) {
+func redisAddr(t testing.TB) (string, bool) {
 	if _, err := exec.LookPath("redis-server"); err != nil {
 		if os.Getenv("REDIS_TESTS_REQUIRED") != "" {
 			t.Fatal("redis-server is not on PATH and REDIS_TESTS_REQUIRED is set")
