@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"sync"
@@ -137,7 +138,12 @@ func (f *File) Put(ctx context.Context, key string, value []byte, ttl time.Durat
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	entry := encode(f.now().Add(ttl).UnixNano(), value)
+	now := f.now().UnixNano()
+	expiry := now + int64(ttl)
+	if expiry < now { // past 2262: never
+		expiry = math.MaxInt64
+	}
+	entry := encode(expiry, value)
 	err := f.db.Update(func(tx *bbolt.Tx) error {
 		return tx.Bucket(bucket).Put([]byte(key), entry)
 	})

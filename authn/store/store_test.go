@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"os"
 	"os/exec"
@@ -706,4 +707,14 @@ func closedAddr(t testing.TB) string {
 	addr := ln.Addr().String()
 	ln.Close()
 	return addr
+}
+
+func TestFileLongTTL(t *testing.T) {
+	s, err := OpenFile(filepath.Join(t.TempDir(), "state.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	mustPut(t, s, "k", "v", time.Duration(math.MaxInt64)) // past 2262
+	wantValue(t, s, "k", "v")
 }
