@@ -65,6 +65,8 @@ type authServer struct {
 	issuer     string // server.public_url without a trailing slash
 	resource   string // server.public_url: the audience of every token
 	store      store.Store
+	ownStore   bool      // opened by Open: closed by close
+	state      StateSpec // where Open finds the store
 	login      provider
 	aead       cipher.AEAD
 	accessTTL  time.Duration
@@ -157,6 +159,7 @@ func newAuthServer(spec ASSpec, resource string, o *Options, fail func(field, fo
 		issuer:     strings.TrimSuffix(resource, "/"),
 		resource:   resource,
 		store:      o.Store,
+		state:      spec.State,
 		accessTTL:  spec.AccessTokenTTL,
 		refreshTTL: spec.RefreshTokenTTL,
 		dcr:        spec.DynamicRegistration == nil || *spec.DynamicRegistration,
@@ -202,6 +205,39 @@ func newAuthServer(spec ASSpec, resource string, o *Options, fail func(field, fo
 		fail("authorization_server.state", "set file or redis, not both")
 	}
 	return s
+}
+
+// open opens the state store the spec names, unless one was given.
+func (s *authServer) open(ctx context.Context) error {
+	if s.store != nil {
+		return nil
+	}
+	var st store.Store
+	var err error
+	if s.state.Redis.URL != "" {
+		prefix := s.state.Redis.Prefix
+		if prefix == "" {
+			prefix = "api2mcp:as:"
+		}
+		st, err = store.OpenRedis(ctx, s.state.Redis.URL, prefix, &store.Options{Logger: s.log})
+	} else {
+		path := s.state.File
+		if path == "" {
+			path = "api2mcp-auth.db"
+		}
+		st, err = store.OpenFile(path, &store.Options{Logger: s.log})
+	}
+	if err != nil {
+		return fmt.Errorf("authorization server state: %w", err)
+	}
+	s.store, s.ownStore = st, true
+	return nil
+}
+
+func (s *authServer) close() {
+	if s.ownStore {
+		s.store.Close()
+	}
 }
 
 // decodeKey reads a 32-byte key in base64 (either alphabet, padded or
@@ -253,20 +289,31 @@ func (s *authServer) routes() map[string]http.Handler {
 	wk := "/.well-known/oauth-authorization-server"
 	r := map[string]http.Handler{
 		wk:           publicJSON(s.metadata),
-		"/authorize": http.HandlerFunc(s.authorize),
-		"/callback":  http.HandlerFunc(s.callback),
-		"/consent":   http.HandlerFunc(s.consent),
-		"/token":     cors(http.HandlerFunc(s.token)),
-		"/revoke":    cors(http.HandlerFunc(s.revoke)),
+		"/authorize": s.needStore(s.authorize),
+		"/callback":  s.needStore(s.callback),
+		"/consent":   s.needStore(s.consent),
+		"/token":     cors(s.needStore(s.token)),
+		"/revoke":    cors(s.needStore(s.revoke)),
 	}
 	if u, err := url.Parse(s.issuer); err == nil && u.Path != "" {
 		// RFC 8414 §3: the path of the issuer follows the well-known part.
 		r[wk+u.Path] = r[wk]
 	}
 	if s.dcr {
-		r["/register"] = cors(http.HandlerFunc(s.register))
+		r["/register"] = cors(s.needStore(s.register))
 	}
 	return r
+}
+
+// needStore answers 503 until the state is open (Authenticator.Open).
+func (s *authServer) needStore(h http.HandlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.store == nil {
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "temporarily_unavailable", "error_description": "the authorization state is not open"})
+			return
+		}
+		h(w, r)
+	})
 }
 
 // publicJSON serves a fixed JSON document any origin may read.
@@ -408,6 +455,9 @@ func (s *authServer) checkResource(resource string) (string, bool) {
 
 // verifyAccess checks an access token issued here.
 func (s *authServer) verifyAccess(ctx context.Context, token string) (*Identity, *failure) {
+	if s.store == nil {
+		return nil, s.storeDown(ctx, errors.New("the state is not open"))
+	}
 	if !strings.HasPrefix(token, accessPrefix) {
 		return nil, invalidToken("the token was not issued by this server", "unknown_token")
 	}

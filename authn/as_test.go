@@ -9,7 +9,6 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -23,6 +22,7 @@ import (
 	"github.com/api2mcp/api2mcp/authn"
 	"github.com/api2mcp/api2mcp/authn/authntest"
 	"github.com/api2mcp/api2mcp/authn/store"
+	"github.com/api2mcp/api2mcp/internal/redistest"
 )
 
 // asHarness is a built-in authorization server in front of a protected
@@ -152,7 +152,7 @@ func (h *asHarness) register(redirects ...string) string {
 
 // pkce returns a verifier and its S256 challenge.
 func pkce(seed string) (verifier, challenge string) {
-	verifier = base64.RawURLEncoding.EncodeToString([]byte(strings.Repeat(seed, 40)))[:64]
+	verifier = base64.RawURLEncoding.EncodeToString([]byte(strings.Repeat(seed, 60)))[:64]
 	sum := sha256.Sum256([]byte(verifier))
 	return verifier, base64.RawURLEncoding.EncodeToString(sum[:])
 }
@@ -319,7 +319,7 @@ func stores(t *testing.T, run func(t *testing.T, st store.Store)) {
 		run(t, st)
 	})
 	t.Run("redis", func(t *testing.T) {
-		url := redisURL(t)
+		url := redistest.URL(t)
 		st, err := store.OpenRedis(context.Background(), url, "test:"+strings.ReplaceAll(t.Name(), "/", ":")+":", nil)
 		if err != nil {
 			t.Fatal(err)
@@ -330,7 +330,8 @@ func stores(t *testing.T, run func(t *testing.T, st store.Store)) {
 }
 
 func TestASFullFlow(t *testing.T) {
-	stores(t, func(t *testing.T, st store.Store) {
+	stores(t, func(t *testing.T, base store.Store) {
+		st := &recordingStore{Store: base}
 		h := newAS(t, st, nil)
 		clientID, tok := h.fullLogin()
 		at, rt := tok["access_token"].(string), tok["refresh_token"].(string)
@@ -349,10 +350,13 @@ func TestASFullFlow(t *testing.T) {
 		if u, ok := h.provider.UserOf(who["upstream_token"].(string)); !ok || u.ID != 583231 {
 			t.Errorf("upstream token %q is not the user's provider token (%v)", who["upstream_token"], who["upstream_err"])
 		}
-		// Only hashes are stored: no token appears in the store's keys or
-		// values.
-		for _, secret := range []string{at, rt, who["upstream_token"].(string)} {
-			if found := storeHolds(t, st, secret); found {
+		// Only hashes are stored: no token, code or provider token
+		// appears in the store's keys or values.
+		if len(st.written) < 8 {
+			t.Fatalf("the recording store saw %d writes", len(st.written)/2)
+		}
+		for _, secret := range []string{at, rt, who["upstream_token"].(string), "provider-rt-"} {
+			if st.holds(secret) {
 				t.Errorf("the store holds a token in clear: %.12s…", secret)
 			}
 		}
@@ -389,16 +393,33 @@ func TestASFullFlow(t *testing.T) {
 	})
 }
 
-// storeHolds reports whether any value the harness can list contains
-// secret. Stores have no listing: the test knows where tokens could be
-// (their hashes are the keys), so it looks under every hash-derived key.
-func storeHolds(t *testing.T, st store.Store, secret string) bool {
-	sum := sha256.Sum256([]byte(secret))
-	h := strings.ToLower(base64.StdEncoding.EncodeToString(sum[:]))
-	_ = h
-	for _, prefix := range []string{"at:", "rt:", "code:"} {
-		v, err := st.Get(context.Background(), prefix+secret)
-		if err == nil && len(v) > 0 {
+// recordingStore records every key and value written through it.
+type recordingStore struct {
+	store.Store
+	mu      sync.Mutex
+	written []string
+}
+
+func (r *recordingStore) Put(ctx context.Context, k string, v []byte, ttl time.Duration) error {
+	r.mu.Lock()
+	r.written = append(r.written, k, string(v))
+	r.mu.Unlock()
+	return r.Store.Put(ctx, k, v, ttl)
+}
+
+func (r *recordingStore) Swap(ctx context.Context, k string, v []byte) ([]byte, error) {
+	r.mu.Lock()
+	r.written = append(r.written, k, string(v))
+	r.mu.Unlock()
+	return r.Store.Swap(ctx, k, v)
+}
+
+// holds reports whether anything written contains secret.
+func (r *recordingStore) holds(secret string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, w := range r.written {
+		if strings.Contains(w, secret) {
 			return true
 		}
 	}
@@ -742,6 +763,7 @@ func TestASUpstreamTokenRefresh(t *testing.T) {
 	_, tok := h.fullLogin()
 	_, who := h.call(tok["access_token"].(string))
 	first := who["upstream_token"].(string)
+	h.provider.SetTokenTTL(time.Hour) // the refreshed token's
 	h.clock.Advance(11 * time.Minute)
 	_, who = h.call(tok["access_token"].(string))
 	second, _ := who["upstream_token"].(string)
@@ -884,7 +906,7 @@ func TestASClientMetadataDocuments(t *testing.T) {
 	})
 	bad := map[string]string{
 		"mismatched client_id": serve("/mismatch.json", jsonDoc(map[string]any{"client_id": "https://other.example.com/app.json", "redirect_uris": []string{appRedirect}})),
-		"huge": serve("/huge.json", jsonDoc(map[string]any{"client_id": "self", "redirect_uris": []string{appRedirect}, "client_name": strings.Repeat("x", 6000)})),
+		"huge":                 serve("/huge.json", jsonDoc(map[string]any{"client_id": "self", "redirect_uris": []string{appRedirect}, "client_name": strings.Repeat("x", 6000)})),
 		"slow": serve("/slow.json", func(w http.ResponseWriter, r *http.Request, self string) {
 			select {
 			case <-time.After(8 * time.Second):
@@ -1037,4 +1059,3 @@ func (s *memStore) Delete(_ context.Context, k string) error {
 
 func (s *memStore) Close() error { return nil }
 
-var _ = net.JoinHostPort

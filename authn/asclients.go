@@ -20,7 +20,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/api2mcp/api2mcp/authn/store"
-	"github.com/hashicorp/golang-lru/v2/simplelru"
 )
 
 // Limits of client registration and client metadata documents.
@@ -62,8 +61,10 @@ type clientResolver struct {
 	cimd bool
 	http *http.Client
 
+	// docs are the checked documents, at most clientDocEntries; when full,
+	// an arbitrary one (map order) makes room, as in verifiedCache.
 	mu   sync.Mutex
-	docs *simplelru.LRU[string, cachedDoc]
+	docs map[string]cachedDoc
 }
 
 // cachedDoc is a checked client metadata document and when it expires.
@@ -77,7 +78,6 @@ func newClientResolver(as *authServer, cimd, allowPrivate bool, o *Options) *cli
 	if rt == nil {
 		rt = guardedTransport(allowPrivate)
 	}
-	docs, _ := simplelru.NewLRU[string, cachedDoc](clientDocEntries, nil)
 	return &clientResolver{
 		as:   as,
 		cimd: cimd,
@@ -88,7 +88,7 @@ func newClientResolver(as *authServer, cimd, allowPrivate bool, o *Options) *cli
 			// would make the id mean something else.
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		},
-		docs: docs,
+		docs: map[string]cachedDoc{},
 	}
 }
 
@@ -174,7 +174,7 @@ func (cr *clientResolver) touch(ctx context.Context, id string) {
 // ID Metadata Documents, as MCP clients use them).
 func (cr *clientResolver) document(ctx context.Context, id string) (*client, error) {
 	cr.mu.Lock()
-	d, ok := cr.docs.Get(id)
+	d, ok := cr.docs[id]
 	cr.mu.Unlock()
 	if ok && cr.as.now().Before(d.expires) {
 		return d.c, nil
@@ -229,7 +229,13 @@ func (cr *clientResolver) document(ctx context.Context, id string) (*client, err
 	}
 	c := &client{ID: id, Name: cleanName(doc.ClientName), URI: doc.ClientURI, RedirectURIs: doc.RedirectURIs, AuthMethod: "none"}
 	cr.mu.Lock()
-	cr.docs.Add(id, cachedDoc{c: c, expires: cr.as.now().Add(clientDocTTL)})
+	if _, ok := cr.docs[id]; !ok && len(cr.docs) >= clientDocEntries {
+		for k := range cr.docs {
+			delete(cr.docs, k)
+			break
+		}
+	}
+	cr.docs[id] = cachedDoc{c: c, expires: cr.as.now().Add(clientDocTTL)}
 	cr.mu.Unlock()
 	return c, nil
 }

@@ -372,7 +372,9 @@ func (s *authServer) upstreamToken(ctx context.Context, grant string) (string, e
 	if t.RefreshToken == "" {
 		return "", errors.New("the provider token has expired and cannot be refreshed: log in again")
 	}
-	nt, err := s.login.refresh(ctx, &oauth2.Token{AccessToken: t.AccessToken, TokenType: t.TokenType, RefreshToken: t.RefreshToken, Expiry: t.Expiry})
+	// Only the refresh token goes in: the token source then refreshes
+	// whatever its own clock says of the expiry.
+	nt, err := s.login.refresh(ctx, &oauth2.Token{RefreshToken: t.RefreshToken})
 	if err != nil {
 		s.log.LogAttrs(ctx, slog.LevelWarn, "auth_provider_refresh_failed", slog.String("error", err.Error()))
 		return "", errors.New("the provider token could not be refreshed: log in again")

@@ -347,8 +347,23 @@ func (a *Authenticator) UpstreamToken(ctx context.Context, id *Identity) (string
 	return a.as.upstreamToken(ctx, id.grant)
 }
 
-// Close stops the background refresh of the key set.
+// Open opens the state of mode authorization_server (the file or Redis
+// its state section names) unless [Options] gave a store; other modes have
+// none. A server calls it before it listens, so that a bad state setting
+// stops it at once.
+func (a *Authenticator) Open(ctx context.Context) error {
+	if a.as == nil {
+		return nil
+	}
+	return a.as.open(ctx)
+}
+
+// Close stops the background refresh of the key set, and closes the state
+// Open opened.
 func (a *Authenticator) Close() {
+	if a.as != nil {
+		a.as.close()
+	}
 	if a.jwt != nil {
 		a.jwt.close()
 	}

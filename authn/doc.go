@@ -16,7 +16,7 @@
 // are fetched on first use, and refreshed in the background until
 // [Authenticator.Close].
 //
-// The package imports none of ours. JOSE and JWT are done by
+// The package imports only its state store (authn/store). JOSE and JWT are done by
 // github.com/golang-jwt/jwt/v5 and github.com/MicahParks/keyfunc/v3: no
 // cryptography is written here.
 package authn

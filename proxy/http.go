@@ -407,6 +407,10 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		}
 		s.log.Warn("auth_none_on_public_listen", "addr", ln.Addr().String())
 	}
+	if err := s.auth.Open(ctx); err != nil {
+		ln.Close()
+		return err
+	}
 	streams, endStreams := context.WithCancel(context.Background())
 	defer endStreams()
 	hs := &http.Server{

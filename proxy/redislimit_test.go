@@ -5,52 +5,14 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"os"
-	"os/exec"
 	"strings"
 	"testing"
-	"time"
+
+	"github.com/api2mcp/api2mcp/internal/redistest"
 )
 
-// startRedis runs a redis-server on a free 127.0.0.1 port for the test and
-// returns its address. Without redis-server on PATH the test is skipped,
-// unless REDIS_TESTS_REQUIRED is set (as .ci/run does), when it fails.
-func startRedis(t *testing.T) string {
-	t.Helper()
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		if os.Getenv("REDIS_TESTS_REQUIRED") != "" {
-			t.Fatal("redis-server is not on PATH and REDIS_TESTS_REQUIRED is set")
-		}
-		t.Skip("redis-server is not on PATH (.ci/run installs it)")
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	_, port, _ := net.SplitHostPort(addr)
-	cmd := exec.Command(bin, "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--protected-mode", "yes", "--requirepass", "redis-test-password")
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-	})
-	for deadline := time.Now().Add(10 * time.Second); ; {
-		c, err := net.DialTimeout("tcp", addr, time.Second)
-		if err == nil {
-			c.Close()
-			return addr
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("redis-server did not listen on %s: %v", addr, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
+// startRedis runs a redis-server for the test (see redistest.Start).
+func startRedis(t *testing.T) string { return redistest.Start(t) }
 
 const sharedLimitsYAML = `
 redis: { url: "%s" }
