@@ -1058,4 +1058,3 @@ func (s *memStore) Delete(_ context.Context, k string) error {
 }
 
 func (s *memStore) Close() error { return nil }
-
