@@ -16,7 +16,19 @@
 // are fetched on first use, and refreshed in the background until
 // [Authenticator.Close].
 //
-// The package imports only its state store (authn/store). JOSE and JWT are done by
-// github.com/golang-jwt/jwt/v5 and github.com/MicahParks/keyfunc/v3: no
-// cryptography is written here.
+// In mode authorization_server the package is also an OAuth 2.1
+// authorization server ([Authenticator.Routes]; as.go, asflow.go,
+// astoken.go, asclients.go): clients register (RFC 7591, or a client
+// metadata document at an https client id), users log in at GitHub, Google
+// or an OpenID Connect provider (aslogin.go, on golang.org/x/oauth2 and
+// github.com/coreos/go-oidc/v3) and consent, and the tokens issued are
+// opaque and checked against the state store (package authn/store: one
+// file, or Redis), which holds only their hashes. The user's provider token
+// is kept encrypted (AES-256-GCM) for upstreams that call the provider's API
+// as the user ([Authenticator.UpstreamToken]).
+//
+// The package imports only its state store (authn/store). JOSE and JWT are
+// done by github.com/golang-jwt/jwt/v5, github.com/MicahParks/keyfunc/v3 and
+// go-oidc: no cryptography is written here beyond calling the standard
+// library's SHA-256, AES-GCM and random source.
 package authn
