@@ -3,7 +3,10 @@
 // transport: Streamable HTTP (stateless and stateful), legacy HTTP+SSE and
 // stdio; and behind the OAuth front door (auth_client.mjs, with the SDK's
 // OAuth support and mcp-remote) against two real issuers, a Go test
-// authorization server and the npm oauth2-mock-server (mock_issuer.mjs).
+// authorization server and the npm oauth2-mock-server (mock_issuer.mjs); and
+// as its own authorization server (as_test.go), with oauth2-mock-server as
+// the login provider (login_provider.mjs), a scripted browser (browser.mjs)
+// and the SDK client and mcp-remote logging in through it (as_client.mjs).
 //
 // It needs Node.js and the client's dependencies:
 //
