@@ -68,7 +68,7 @@ func parse(path string, data []byte, o *Options) (*Config, error) {
 		return nil, fmt.Errorf("parsing %s: %w", path, err)
 	}
 	var errs []error
-	errs = append(errs, applyEnv(ko, o.Environ())...)
+	errs = append(errs, applyEnv(ko, o.Environ(), referencedVars(data))...)
 	errs = append(errs, checkPlaceholders(ko.Raw())...)
 
 	var f File
@@ -237,8 +237,10 @@ func yamlKind(v any) string {
 }
 
 // applyEnv applies API2MCP_SERVER_* overrides. An API2MCP_ variable that names
-// no setting is an error, so that a typo does not go unnoticed.
-func applyEnv(ko *koanf.Koanf, environ []string) []error {
+// no setting is an error, so that a typo does not go unnoticed, unless the
+// file refers to it as ${NAME} (referenced): then it is the file's own, such
+// as ${API2MCP_ENCRYPTION_KEY}.
+func applyEnv(ko *koanf.Koanf, environ []string, referenced map[string]bool) []error {
 	settings := envSettings()
 	var errs []error
 	for _, kv := range environ {
@@ -247,6 +249,9 @@ func applyEnv(ko *koanf.Koanf, environ []string) []error {
 			continue
 		}
 		s, known := settings[name]
+		if !known && referenced[name] {
+			continue
+		}
 		if !known {
 			errs = append(errs, fmt.Errorf("environment: %s names no setting (known: %s)", name, strings.Join(sortedNames(settings), ", ")))
 			continue
@@ -261,6 +266,18 @@ func applyEnv(ko *koanf.Koanf, environ []string) []error {
 		}
 	}
 	return errs
+}
+
+// referencedVars returns the names of the environment variables the file
+// refers to as ${NAME}.
+func referencedVars(data []byte) map[string]bool {
+	names := map[string]bool{}
+	for _, m := range placeholderRE.FindAllSubmatch(data, -1) {
+		if len(m[1]) > 0 {
+			names[string(m[1])] = true
+		}
+	}
+	return names
 }
 
 type envSetting struct {

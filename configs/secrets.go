@@ -17,7 +17,8 @@ const minSecretLen = 4
 // secretFields are the fields outside upstreams where ${…} is resolved:
 // front-door credentials (see also apiKeyFieldRE).
 var secretFields = map[string]bool{"auth.oauth.introspection.client_secret": true, "redis.url": true,
-	"auth.authorization_server.login.client_secret": true, "auth.authorization_server.encryption_key": true, "auth.authorization_server.state.redis.url": true}
+	"auth.authorization_server.login.client_id": true, "auth.authorization_server.login.client_secret": true,
+	"auth.authorization_server.encryption_key": true, "auth.authorization_server.state.redis.url": true}
 
 var apiKeyFieldRE = regexp.MustCompile(`^auth\.api_keys\[\d+\]\.key$`)
 
@@ -131,6 +132,9 @@ func resolveSecrets(f *File, o *Options) (secrets []string, unresolved map[strin
 	is := &f.Auth.OAuth.Introspection
 	is.ClientSecret = expand("auth.oauth.introspection.client_secret", is.ClientSecret)
 	as := &f.Auth.AuthorizationServer
+	// The client id is public, but deployments keep it beside the secret
+	// (GITHUB_CLIENT_ID next to GITHUB_CLIENT_SECRET).
+	as.Login.ClientID = expand("auth.authorization_server.login.client_id", as.Login.ClientID)
 	as.Login.ClientSecret = expand("auth.authorization_server.login.client_secret", as.Login.ClientSecret)
 	as.EncryptionKey = expand("auth.authorization_server.encryption_key", as.EncryptionKey)
 	as.State.Redis.URL = expand("auth.authorization_server.state.redis.url", as.State.Redis.URL)

@@ -121,7 +121,7 @@ auth:
       client_id: e2e-login-client
       client_secret: ${E2E_LOGIN_SECRET}
       allowed_users: [` + loginSub + `]
-    encryption_key: ${E2E_ENCRYPTION_KEY}
+    encryption_key: ${API2MCP_ENCRYPTION_KEY}   # the name the README uses
     state:
       ` + state + `
     allow_private_client_hosts: true   # the client metadata document is on 127.0.0.1
@@ -143,7 +143,7 @@ tools:
 	rand.Read(key)
 	env = append(env,
 		"E2E_LOGIN_SECRET=e2e-login-secret",
-		"E2E_ENCRYPTION_KEY="+base64.StdEncoding.EncodeToString(key),
+		"API2MCP_ENCRYPTION_KEY="+base64.StdEncoding.EncodeToString(key),
 		// Go trusts the client metadata document's test certificate.
 		"SSL_CERT_FILE="+doc.certFile)
 	srv := startServeOn(t, addr, path, env...)
