@@ -189,7 +189,7 @@ tools:
 	if remote.Call == nil || remote.Call.IsError || !strings.Contains(remote.Call.text(), `"login":"ada"`) {
 		t.Errorf("whoami through mcp-remote = %+v", remote.Call)
 	}
-	if b, _ := os.ReadFile(browserLog); !bytes.Contains(b, []byte("POST "+public+"/consent -> 303")) || !bytes.Contains(b, []byte("/oauth/callback -> 200")) {
+	if b := waitBrowser(t, browserLog); !bytes.Contains(b, []byte("POST "+public+"/consent -> 303")) || !bytes.Contains(b, []byte("/oauth/callback -> 200")) {
 		t.Errorf("the browser mcp-remote opened did not log in and come back to it:\n%s", b)
 	}
 
@@ -312,6 +312,21 @@ func checkSDKLogin(t *testing.T, r *asReport, public string) {
 		if res == nil || res.IsError || !strings.Contains(res.text(), `"login":"ada"`) {
 			t.Errorf("whoami (%s) = %+v", name, res)
 		}
+	}
+}
+
+// waitBrowser returns the log of browser.mjs once it is complete. The
+// browser runs detached from mcp-remote, which may be done with its calls
+// before the browser has written its last line and exited.
+func waitBrowser(t *testing.T, path string) []byte {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		b, _ := os.ReadFile(path)
+		if bytes.HasSuffix(b, []byte("done\n")) || time.Now().After(deadline) {
+			return b
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 

@@ -112,9 +112,11 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     const back = await login(process.argv[2]);
     const res = await fetch(back, { signal: AbortSignal.timeout(stepTimeout) });
     note(`GET ${new URL(back).origin}${new URL(back).pathname} -> ${res.status}`);
+    note('done'); // the last line: the program exits next
     process.exit(res.ok ? 0 : 1);
   } catch (err) {
     note(`browser.mjs: ${err?.stack ?? err}`);
+    note('done');
     process.exit(1);
   }
 }
