@@ -43,7 +43,7 @@ func TestExamplesLoad(t *testing.T) {
 		t.Run(filepath.Dir(f), func(t *testing.T) {
 			cfg, err := configs.Load(f, &configs.Options{
 				Environ:   func() []string { return nil },
-				LookupEnv: func(string) (string, bool) { return "example-secret-from-env", true },
+				LookupEnv: exampleEnv,
 				ReadFile:  exampleFiles,
 			})
 			if err != nil {
@@ -57,6 +57,15 @@ func TestExamplesLoad(t *testing.T) {
 			}
 		})
 	}
+}
+
+// exampleEnv stands in for the environment examples refer to: every
+// variable is set, and the authorization server's key is a valid one.
+func exampleEnv(name string) (string, bool) {
+	if name == "API2MCP_ENCRYPTION_KEY" {
+		return "dGhpcnR5LXR3by1ieXRlcy1vZi1leGFtcGxlLWtleSE=", true // 32 bytes
+	}
+	return "example-secret-from-env", true
 }
 
 // exampleFiles reads files, and stands in for the mounted secrets
