@@ -18,6 +18,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -338,9 +339,17 @@ func runASClient(t *testing.T, failf func(string, ...any), env []string, args ..
 	cmd := exec.CommandContext(ctx, "node", append([]string{"as_client.mjs"}, args...)...)
 	cmd.Env = environ(env...)
 	cmd.WaitDelay = stopTimeout
+	// Its own process group, killed as a whole: mcp-remote must not outlive
+	// a client that failed or timed out.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
+	err := cmd.Run()
+	if cmd.Process != nil {
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	}
+	if err != nil {
 		failf("node as_client.mjs %s: %v\nstderr:\n%s", strings.Join(args, " "), err, stderr.String())
 	}
 	return stdout.Bytes()
