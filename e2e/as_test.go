@@ -60,6 +60,41 @@ func TestAuthorizationServer(t *testing.T) {
 	})
 }
 
+// TestAuthorizationServerProviderRefresh logs in with the TypeScript SDK
+// client at a provider whose access tokens expire at once: before each
+// upstream call api2mcp refreshes the user's provider token with the
+// provider's refresh token, and the upstream gets the refreshed one.
+func TestAuthorizationServerProviderRefresh(t *testing.T) {
+	requireNode(t)
+	t.Parallel()
+	login := startLoginProvider(t, "TOKEN_TTL=1")
+	up := startUserUpstream(t)
+	addr := freeAddr(t)
+	public := "http://" + addr
+	path, env := writeASConfig(t, public, login.issuer, up.URL, "file: "+filepath.Join(t.TempDir(), "api2mcp-auth.db"), "")
+	srv := startServeOn(t, addr, path, env...)
+	failf := func(format string, a ...any) {
+		t.Helper()
+		t.Fatalf(format+"\nserver log:\n%s", append(a, srv.log)...)
+	}
+	var r asReport
+	decode(t, runASClient(t, failf, nil, "sdk", public+"/mcp"), &r)
+	checkSDKLogin(t, &r, public)
+
+	login.accessTokens(t, "authorization_code", 1)
+	refreshed := login.accessTokens(t, "refresh_token", 2) // one per call
+	want := []string{"Bearer " + refreshed[0], "Bearer " + refreshed[1]}
+	if diff := cmp.Diff(want, up.authorizations()); diff != "" {
+		t.Errorf("Authorization headers at the upstream (-want +got):\n%s", diff)
+	}
+	if err := srv.stop(); err != nil {
+		t.Errorf("api2mcp serve after SIGTERM: %v", err)
+	}
+	if log := srv.log.String(); strings.Contains(log, "level=ERROR") || strings.Contains(log, "level=WARN") {
+		t.Errorf("the server log has warnings or errors:\n%s", log)
+	}
+}
+
 // asReport is what as_client.mjs sdk prints.
 type asReport struct {
 	FirstConnect struct {
@@ -107,46 +142,7 @@ func runAuthorizationServer(t *testing.T, state string, env ...string) {
 	doc := startClientDocument(t)
 	addr := freeAddr(t)
 	public := "http://" + addr
-
-	config := `server:
-  name: e2e-as
-  version: 1.0.0-e2e
-  public_url: ` + public + `
-auth:
-  mode: authorization_server
-  scopes: [mcp]
-  authorization_server:
-    login:
-      provider: oidc
-      issuer: ` + login.issuer + `
-      client_id: e2e-login-client
-      client_secret: ${E2E_LOGIN_SECRET}
-      allowed_users: [` + loginSub + `]
-    encryption_key: ${API2MCP_ENCRYPTION_KEY}   # the name the README uses
-    state:
-      ` + state + `
-    allow_private_client_hosts: true   # the client metadata document is on 127.0.0.1
-upstreams:
-  api:
-    url: ` + up.URL + `
-    auth: { type: user_token }
-tools:
-  - name: whoami
-    description: The user the upstream API sees.
-    upstream: api
-    path: /user
-`
-	path := filepath.Join(t.TempDir(), "mcp.yaml")
-	if err := os.WriteFile(path, []byte(config), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	key := make([]byte, 32)
-	rand.Read(key)
-	env = append(env,
-		"E2E_LOGIN_SECRET=e2e-login-secret",
-		"API2MCP_ENCRYPTION_KEY="+base64.StdEncoding.EncodeToString(key),
-		// Go trusts the client metadata document's test certificate.
-		"SSL_CERT_FILE="+doc.certFile)
+	path, env := writeASConfig(t, public, login.issuer, up.URL, state, doc.certFile, env...)
 	srv := startServeOn(t, addr, path, env...)
 	failf := func(format string, a ...any) {
 		t.Helper()
@@ -197,7 +193,7 @@ tools:
 	// The upstream saw each user's own provider token: the one issued at
 	// that login (the SDK client's two calls, then mcp-remote's one), and
 	// never one of api2mcp's.
-	issued := login.accessTokens(t, 3)
+	issued := login.accessTokens(t, "authorization_code", 3)
 	want := []string{"Bearer " + issued[0], "Bearer " + issued[0], "Bearer " + issued[1], "Bearer " + issued[1], "Bearer " + issued[2]}
 	if diff := cmp.Diff(want, up.authorizations()); diff != "" {
 		t.Errorf("Authorization headers at the upstream (-want +got):\n%s", diff)
@@ -226,6 +222,9 @@ tools:
 	}
 	if got := up.authorizations(); len(got) != 6 || got[5] != "Bearer "+issued[1] {
 		t.Errorf("after the restart the upstream got %q, want the second login's provider token", got[len(got)-1:])
+	}
+	if refreshed := login.accessTokens(t, "refresh_token", 0); len(refreshed) != 0 {
+		t.Errorf("api2mcp refreshed provider tokens that were valid for an hour")
 	}
 	if err := srv.stop(); err != nil {
 		t.Errorf("api2mcp serve after SIGTERM: %v", err)
@@ -262,6 +261,54 @@ tools:
 		t.Errorf("the server log has errors:\n%s", log)
 	}
 	t.Logf("three logins, a refresh, a replay and a restart in %s", time.Since(started).Round(100*time.Millisecond))
+}
+
+// writeASConfig writes the mcp.yaml of an authorization server at public
+// with users logging in at issuer, and a user_token upstream at upstream,
+// and returns its path and the environment api2mcp needs, env included.
+// certFile is the client metadata document's certificate, trusted by api2mcp.
+func writeASConfig(t *testing.T, public, issuer, upstream, state, certFile string, env ...string) (string, []string) {
+	t.Helper()
+	config := `server:
+  name: e2e-as
+  version: 1.0.0-e2e
+  public_url: ` + public + `
+auth:
+  mode: authorization_server
+  scopes: [mcp]
+  authorization_server:
+    login:
+      provider: oidc
+      issuer: ` + issuer + `
+      client_id: e2e-login-client
+      client_secret: ${E2E_LOGIN_SECRET}
+      allowed_users: [` + loginSub + `]
+    encryption_key: ${API2MCP_ENCRYPTION_KEY}   # the name the README uses
+    state:
+      ` + state + `
+    allow_private_client_hosts: true   # the client metadata document is on 127.0.0.1
+upstreams:
+  api:
+    url: ` + upstream + `
+    auth: { type: user_token }
+tools:
+  - name: whoami
+    description: The user the upstream API sees.
+    upstream: api
+    path: /user
+`
+	path := filepath.Join(t.TempDir(), "mcp.yaml")
+	if err := os.WriteFile(path, []byte(config), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	key := make([]byte, 32)
+	rand.Read(key)
+	env = append(env, "E2E_LOGIN_SECRET=e2e-login-secret", "API2MCP_ENCRYPTION_KEY="+base64.StdEncoding.EncodeToString(key))
+	if certFile != "" {
+		// Go trusts the client metadata document's test certificate.
+		env = append(env, "SSL_CERT_FILE="+certFile)
+	}
+	return path, env
 }
 
 // checkSDKLogin checks one run of as_client.mjs sdk: the 401, discovery,
@@ -406,14 +453,16 @@ type loginProvider struct {
 	issuer string
 
 	mu     sync.Mutex
-	tokens []string // access tokens issued for authorization codes, in order
+	tokens map[string][]string // access tokens issued, by grant type, in order
 	more   chan struct{}
 }
 
-func startLoginProvider(t *testing.T) *loginProvider {
+// startLoginProvider starts login_provider.mjs with env, more of its
+// environment.
+func startLoginProvider(t *testing.T, env ...string) *loginProvider {
 	t.Helper()
 	cmd := exec.Command("node", "login_provider.mjs")
-	cmd.Env = environ("USER_SUB="+loginSub, "USER_EMAIL="+loginEmail)
+	cmd.Env = environ(append([]string{"USER_SUB=" + loginSub, "USER_EMAIL=" + loginEmail}, env...)...)
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -439,7 +488,7 @@ func startLoginProvider(t *testing.T) *loginProvider {
 			<-done
 		}
 	})
-	p := &loginProvider{more: make(chan struct{}, 1)}
+	p := &loginProvider{tokens: map[string][]string{}, more: make(chan struct{}, 1)}
 	first := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(stdout)
@@ -457,14 +506,12 @@ func startLoginProvider(t *testing.T) *loginProvider {
 				first <- line.Issuer
 				continue
 			}
-			if line.GrantType == "authorization_code" {
-				p.mu.Lock()
-				p.tokens = append(p.tokens, line.AccessToken)
-				p.mu.Unlock()
-				select {
-				case p.more <- struct{}{}:
-				default:
-				}
+			p.mu.Lock()
+			p.tokens[line.GrantType] = append(p.tokens[line.GrantType], line.AccessToken)
+			p.mu.Unlock()
+			select {
+			case p.more <- struct{}{}:
+			default:
 			}
 		}
 	}()
@@ -476,27 +523,27 @@ func startLoginProvider(t *testing.T) *loginProvider {
 	return p
 }
 
-// accessTokens returns the first n access tokens the provider issued for
-// authorization codes. They are printed before the token response is sent,
-// so all of them are in once the logins are over; the wait only covers the
-// reading of the pipe.
-func (p *loginProvider) accessTokens(t *testing.T, n int) []string {
+// accessTokens returns the n access tokens the provider issued for grant
+// (authorization_code, refresh_token). They are printed before the token
+// response is sent, so all of them are in once the calls are over; the wait
+// only covers the reading of the pipe.
+func (p *loginProvider) accessTokens(t *testing.T, grant string, n int) []string {
 	t.Helper()
 	deadline := time.After(10 * time.Second)
 	for {
 		p.mu.Lock()
-		got := slices.Clone(p.tokens)
+		got := slices.Clone(p.tokens[grant])
 		p.mu.Unlock()
 		if len(got) >= n {
 			if len(got) > n {
-				t.Errorf("the login provider issued %d tokens for codes, want %d", len(got), n)
+				t.Errorf("the login provider issued %d tokens for %s, want %d", len(got), grant, n)
 			}
 			return got[:n]
 		}
 		select {
 		case <-p.more:
 		case <-deadline:
-			t.Fatalf("the login provider issued %d tokens for codes, want %d", len(got), n)
+			t.Fatalf("the login provider issued %d tokens for %s, want %d", len(got), grant, n)
 		}
 	}
 }

@@ -8,8 +8,9 @@
 // It prints {"issuer": URL} as one JSON line on stdout, then one line
 // {"grant_type", "access_token"} for each token response (the provider
 // access tokens the upstream must receive), and serves until stdin closes.
+// With TOKEN_TTL (seconds), its access tokens say they expire that soon.
 //
-//   USER_SUB=… USER_EMAIL=… node login_provider.mjs
+//   USER_SUB=… USER_EMAIL=… [TOKEN_TTL=1] node login_provider.mjs
 import { OAuth2Server } from 'oauth2-mock-server';
 
 const sub = process.env.USER_SUB;
@@ -29,6 +30,7 @@ server.service.on('beforeTokenSigning', (token) => {
 
 server.service.on('beforeResponse', (response, req) => {
   if (response.statusCode === 200 && response.body.access_token) {
+    if (process.env.TOKEN_TTL) response.body.expires_in = Number(process.env.TOKEN_TTL);
     const line = { grant_type: req.body?.grant_type, access_token: response.body.access_token };
     process.stdout.write(JSON.stringify(line) + '\n');
   }
