@@ -411,23 +411,22 @@ func (s *authServer) take(ctx context.Context, key string, v any) error {
 	return json.Unmarshal(b, v)
 }
 
-// grantScopes checks the scopes a client asked for: each must be one the
-// server knows. No scope asked means every scope.
-func (s *authServer) grantScopes(scope string) ([]string, error) {
-	asked := strings.Fields(scope)
-	if len(asked) == 0 {
-		return slices.Clone(s.scopes), nil
-	}
+// grantScopes decides the scopes of a grant: those asked for that the
+// server knows. Scopes it does not know ("openid", a client's guess) are
+// ignored, not refused (RFC 6749 §3.3 lets a server grant fewer), so that
+// clients which ask for extra scopes still log in; asking for none, or for
+// none the server knows, means every scope (the consent page lists them).
+func (s *authServer) grantScopes(scope string) []string {
 	var out []string
-	for _, sc := range asked {
-		if !slices.Contains(s.scopes, sc) {
-			return nil, fmt.Errorf("unknown scope %q", sc)
-		}
-		if !slices.Contains(out, sc) {
+	for _, sc := range strings.Fields(scope) {
+		if slices.Contains(s.scopes, sc) && !slices.Contains(out, sc) {
 			out = append(out, sc)
 		}
 	}
-	return out, nil
+	if len(out) == 0 {
+		return slices.Clone(s.scopes)
+	}
+	return out
 }
 
 // checkResource checks an RFC 8707 resource indicator: the server's public

@@ -433,7 +433,9 @@ func TestASBadAuthorizationRequests(t *testing.T) {
 		{"malformed challenge", url.Values{"code_challenge": {"short"}}, "invalid_request"},
 		{"token response type", url.Values{"response_type": {"token"}}, "unsupported_response_type"},
 		{"wrong resource", url.Values{"resource": {"https://other.example.com/mcp"}}, "invalid_target"},
-		{"unknown scope", url.Values{"scope": {"admin"}}, "invalid_scope"},
+		{"resource on another port", url.Values{"resource": {"http://127.0.0.1:1/mcp"}}, "invalid_target"},
+		{"silent login", url.Values{"prompt": {"none"}}, "login_required"},
+		{"fragment response mode", url.Values{"response_mode": {"fragment"}}, "invalid_request"},
 	}
 	for _, c := range backCases {
 		t.Run(c.name, func(t *testing.T) {
@@ -447,6 +449,15 @@ func TestASBadAuthorizationRequests(t *testing.T) {
 			}
 		})
 	}
+	t.Run("unknown scopes are not granted", func(t *testing.T) {
+		verifier, challenge := pkce("s")
+		b := newBrowser(t)
+		back := b.Approve(h.authorizeURL(clientID, appRedirect, challenge, url.Values{"scope": {"openid pets:read admin"}}))
+		status, tok := h.redeem(clientID, back.Query().Get("code"), verifier)
+		if status != http.StatusOK || tok["scope"] != "pets:read" {
+			t.Errorf("HTTP %d %v, want scope pets:read only", status, tok)
+		}
+	})
 	t.Run("loopback redirect on another port", func(t *testing.T) {
 		s := newBrowser(t).Get(h.authorizeURL(clientID, "http://127.0.0.1:50000/callback", challenge, nil))
 		consentID(t, s)

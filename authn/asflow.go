@@ -86,11 +86,17 @@ func (s *authServer) authorize(w http.ResponseWriter, r *http.Request) {
 		back("invalid_request", "code_challenge must be 43 base64url characters (S256)")
 		return
 	}
-	scopes, err := s.grantScopes(q.Get("scope"))
-	if err != nil {
-		back("invalid_scope", err.Error())
+	if rm := q.Get("response_mode"); rm != "" && rm != "query" {
+		back("invalid_request", "response_mode must be query")
 		return
 	}
+	if strings.Contains(" "+q.Get("prompt")+" ", " none ") {
+		// Every login here goes through the provider and the consent
+		// page: none can be silent.
+		back("login_required", "this server always asks the user")
+		return
+	}
+	scopes := s.grantScopes(q.Get("scope"))
 	resource, ok := s.checkResource(q.Get("resource"))
 	if !ok {
 		back("invalid_target", "resource must be this server's URL")
