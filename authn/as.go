@@ -16,6 +16,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/api2mcp/api2mcp/authn/store"
@@ -36,6 +37,12 @@ const (
 	// clientTTL is how long a registered client is kept after its last
 	// authorization.
 	clientTTL = 180 * 24 * time.Hour
+	// accessCacheTTL bounds how long a checked access token is trusted
+	// without reading the store again: a revocation made on another replica
+	// takes effect within it (on this replica at once).
+	accessCacheTTL = 5 * time.Second
+	// accessCacheEntries bounds that cache.
+	accessCacheEntries = 10000
 )
 
 // Token prefixes: they tell a leaked token's kind at a glance (and to
@@ -78,6 +85,16 @@ type authServer struct {
 	now        func() time.Time
 	log        *slog.Logger
 	metadata   []byte
+
+	// checked are access tokens recently found valid, by store key.
+	mu      sync.Mutex
+	checked map[string]checkedToken
+}
+
+// checkedToken is a cached check of an access token.
+type checkedToken struct {
+	id    *Identity
+	until time.Time
 }
 
 // User is who logged in at the provider.
@@ -165,6 +182,7 @@ func newAuthServer(spec ASSpec, resource string, o *Options, fail func(field, fo
 		dcr:        spec.DynamicRegistration == nil || *spec.DynamicRegistration,
 		now:        o.Now,
 		log:        o.Logger,
+		checked:    map[string]checkedToken{},
 	}
 	if s.accessTTL == 0 {
 		s.accessTTL = DefaultAccessTokenTTL
@@ -460,8 +478,16 @@ func (s *authServer) verifyAccess(ctx context.Context, token string) (*Identity,
 	if !strings.HasPrefix(token, accessPrefix) {
 		return nil, invalidToken("the token was not issued by this server", "unknown_token")
 	}
+	key := hashKey(keyAccess, token)
+	now := s.now()
+	s.mu.Lock()
+	c, ok := s.checked[key]
+	s.mu.Unlock()
+	if ok && now.Before(c.until) {
+		return c.id, nil
+	}
 	var at accessRecord
-	if err := s.get(ctx, hashKey(keyAccess, token), &at); err != nil {
+	if err := s.get(ctx, key, &at); err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			return nil, invalidToken("the token is unknown, expired or revoked", "unknown_token")
 		}
@@ -495,7 +521,44 @@ func (s *authServer) verifyAccess(ctx context.Context, token string) (*Identity,
 	if g.User.Email != "" {
 		claims["email"] = g.User.Email
 	}
-	return &Identity{Subject: g.User.ID, Scopes: slices.Clone(g.Scopes), Claims: claims, Expiry: at.Expires, grant: g.ID}, nil
+	id := &Identity{Subject: g.User.ID, Scopes: slices.Clone(g.Scopes), Claims: claims, Expiry: at.Expires, grant: g.ID}
+	until := at.Expires
+	if c := now.Add(accessCacheTTL); c.Before(until) {
+		until = c
+	}
+	s.remember(key, checkedToken{id: id, until: until})
+	return id, nil
+}
+
+// remember caches a checked token; when full, an arbitrary entry (map
+// order) makes room.
+func (s *authServer) remember(key string, c checkedToken) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.checked[key]; !ok && len(s.checked) >= accessCacheEntries {
+		for k := range s.checked {
+			delete(s.checked, k)
+			break
+		}
+	}
+	s.checked[key] = c
+}
+
+// forget drops cached checks: of one token (key), or of every token of a
+// grant.
+func (s *authServer) forget(key, grant string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if key != "" {
+		delete(s.checked, key)
+	}
+	if grant != "" {
+		for k, c := range s.checked {
+			if c.id.grant == grant {
+				delete(s.checked, k)
+			}
+		}
+	}
 }
 
 // storeDown is the failure when the state store cannot answer: fail

@@ -26,7 +26,7 @@ import (
 // asHarness is a built-in authorization server in front of a protected
 // /mcp that echoes the caller, with a test login provider.
 type asHarness struct {
-	t        *testing.T
+	t        testing.TB
 	srv      *httptest.Server
 	auth     *authn.Authenticator
 	provider *authntest.Provider
@@ -57,7 +57,7 @@ var testKey = base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{7}, 32))
 
 // newAS starts a harness; edit adjusts the spec (provider github by
 // default, user 583231 allowed).
-func newAS(t *testing.T, st store.Store, edit func(*authn.Spec, *authntest.Provider), opts ...func(*authn.Options)) *asHarness {
+func newAS(t testing.TB, st store.Store, edit func(*authn.Spec, *authntest.Provider), opts ...func(*authn.Options)) *asHarness {
 	t.Helper()
 	p := authntest.NewProvider(t)
 	h := &asHarness{t: t, provider: p, store: st, clock: &testClock{now: time.Now()}, logs: &bytes.Buffer{}}
@@ -157,11 +157,11 @@ func pkce(seed string) (verifier, challenge string) {
 
 type browser = authntest.Browser
 
-func newBrowser(t *testing.T) *browser {
+func newBrowser(t testing.TB) *browser {
 	return authntest.NewBrowser(t, "http://127.0.0.1:49152/")
 }
 
-func consentID(t *testing.T, s authntest.Step) string { return authntest.ConsentID(t, s) }
+func consentID(t testing.TB, s authntest.Step) string { return authntest.ConsentID(t, s) }
 
 // authorizeURL builds an authorization request.
 func (h *asHarness) authorizeURL(clientID, redirect, challenge string, extra url.Values) string {

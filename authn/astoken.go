@@ -151,8 +151,7 @@ func (s *authServer) redeemCode(ctx context.Context, c *client, form map[string]
 	fail := func(reason, desc string) (map[string]any, *tokenError) {
 		// The code is used up either way; its grant goes too, so that a
 		// code stolen and tried with the wrong verifier is worthless.
-		s.store.Delete(ctx, keyGrant+rec.Grant)
-		s.store.Delete(ctx, keyUpToken+rec.Grant)
+		s.revokeGrant(ctx, rec.Grant)
 		s.log.LogAttrs(ctx, slog.LevelWarn, "auth_token_rejected", slog.String("reason", reason), slog.String("client_id", c.ID))
 		return nil, badRequest("invalid_grant", desc)
 	}
@@ -283,6 +282,7 @@ func (s *authServer) revokeGrant(ctx context.Context, grant string) {
 	}
 	s.store.Delete(ctx, keyGrant+grant)
 	s.store.Delete(ctx, keyUpToken+grant)
+	s.forget("", grant)
 }
 
 // revoke is RFC 7009 token revocation. A refresh token revokes its grant;
@@ -321,6 +321,7 @@ func (s *authServer) revoke(w http.ResponseWriter, r *http.Request) {
 		var g grantRecord
 		if err := s.get(ctx, hashKey(keyAccess, tok), &rec); err == nil && s.get(ctx, keyGrant+rec.Grant, &g) == nil && g.ClientID == c.ID {
 			s.store.Delete(ctx, hashKey(keyAccess, tok))
+			s.forget(hashKey(keyAccess, tok), "")
 		}
 	}
 	noStore(w)

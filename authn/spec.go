@@ -97,7 +97,9 @@ type ASSpec struct {
 	EncryptionKey string `koanf:"encryption_key"`
 	// State is where clients, grants and token hashes are kept.
 	State StateSpec `koanf:"state"`
-	// AccessTokenTTL is the lifetime of an access token; zero means 1h.
+	// AccessTokenTTL is the lifetime of an access token; zero means 1h. A
+	// replica trusts a token it checked for 5s without reading the state
+	// again, so a revocation made on another replica takes up to 5s.
 	AccessTokenTTL time.Duration `koanf:"access_token_ttl"`
 	// RefreshTokenTTL is the lifetime of a refresh token (each refresh
 	// issues a new one); zero means 30 days (720h).
