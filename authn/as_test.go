@@ -876,7 +876,7 @@ func TestASClientMetadataDocuments(t *testing.T) {
 			if s.Status != http.StatusBadRequest || s.Location != nil {
 				t.Errorf("HTTP %d %v", s.Status, s.Location)
 			}
-			if time.Since(start) > 7*time.Second {
+			if time.Since(start) > 20*time.Second { // 5s fetch limit; generous under load
 				t.Errorf("took %v: the fetch is not bounded", time.Since(start))
 			}
 		})
