@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -230,6 +231,15 @@ func (h *asHarness) call(token string) (int, map[string]any) {
 	return resp.StatusCode, out
 }
 
+// clientOf is the client id an access token was issued to.
+func (h *asHarness) clientOf(tok map[string]any) string {
+	h.t.Helper()
+	_, who := h.call(tok["access_token"].(string))
+	claims, _ := who["claims"].(map[string]any)
+	id, _ := claims["client_id"].(string)
+	return id
+}
+
 // fullLogin registers a client, logs in and redeems the code.
 func (h *asHarness) fullLogin() (clientID string, tokens map[string]any) {
 	h.t.Helper()
@@ -437,15 +447,13 @@ func TestASBadAuthorizationRequests(t *testing.T) {
 		{"silent login", url.Values{"prompt": {"none"}}, "login_required"},
 		{"fragment response mode", url.Values{"response_mode": {"fragment"}}, "invalid_request"},
 	}
+	// Errors before the user has done anything are shown, not sent back:
+	// a redirect would make the server an open redirector.
 	for _, c := range backCases {
 		t.Run(c.name, func(t *testing.T) {
 			s := newBrowser(t).Get(h.authorizeURL(clientID, appRedirect, challenge, c.extra))
-			if s.Location == nil || !strings.HasPrefix(s.Location.String(), appRedirect+"?") {
-				t.Fatalf("want a redirect to the app, got %d %v %.200s", s.Status, s.Location, s.Body)
-			}
-			q := s.Location.Query()
-			if q.Get("error") != c.want || q.Get("code") != "" || q.Get("state") != "app-state-1" || q.Get("iss") != h.srv.URL {
-				t.Errorf("got %s, want error=%s with state and iss and no code", s.Location, c.want)
+			if s.Status != http.StatusBadRequest || s.Location != nil || !strings.Contains(s.Body, c.want) {
+				t.Errorf("got %d %v %.300s, want a 400 page naming %s and no redirect", s.Status, s.Location, s.Body, c.want)
 			}
 		})
 	}
@@ -727,6 +735,129 @@ func TestASUpstreamTokenRefresh(t *testing.T) {
 	}
 }
 
+// TestASReplaysRevoke: a code or refresh token used twice revokes what the
+// first use issued; a refused refresh can be retried.
+func TestASReplaysRevoke(t *testing.T) {
+	h := newAS(t, newMemStore(), nil)
+	clientID := h.register()
+	verifier, challenge := pkce("r")
+	code := h.login(newBrowser(t), clientID, appRedirect, challenge)
+	status, tok := h.redeem(clientID, code, verifier)
+	if status != http.StatusOK {
+		t.Fatalf("first redemption: %d %v", status, tok)
+	}
+	if status, out := h.redeem(clientID, code, verifier); status != http.StatusBadRequest || out["error"] != "invalid_grant" {
+		t.Fatalf("replayed code: %d %v", status, out)
+	}
+	if status, _ := h.call(tok["access_token"].(string)); status != http.StatusUnauthorized {
+		t.Errorf("the first redemption's token survived a code replay: HTTP %d", status)
+	}
+
+	_, tok = h.fullLogin()
+	rt := tok["refresh_token"].(string)
+	refresh := func(extra url.Values) (int, map[string]any) {
+		v := url.Values{"grant_type": {"refresh_token"}, "client_id": {h.clientOf(tok)}, "refresh_token": {rt}}
+		for k, x := range extra {
+			v[k] = x
+		}
+		return h.token(v)
+	}
+	for _, bad := range []string{"admin", " "} {
+		if status, out := refresh(url.Values{"scope": {bad}}); status != http.StatusBadRequest || out["error"] != "invalid_scope" {
+			t.Errorf("refresh asking scope %q: %d %v", bad, status, out)
+		}
+	}
+	// Narrowing gives a narrower access token; the grant keeps its scopes.
+	status, narrow := refresh(url.Values{"scope": {"mcp"}})
+	if status != http.StatusOK || narrow["scope"] != "mcp" {
+		t.Fatalf("narrowing refresh (after refused ones): %d %v", status, narrow)
+	}
+	if _, who := h.call(narrow["access_token"].(string)); fmt.Sprint(who["scopes"]) != "[mcp]" {
+		t.Errorf("narrowed token scopes %v", who["scopes"])
+	}
+	rt = narrow["refresh_token"].(string)
+	if status, wide := refresh(nil); status != http.StatusOK || wide["scope"] != "mcp pets:read" {
+		t.Errorf("refresh after narrowing: %d %v, want the grant's scopes again", status, wide)
+	}
+}
+
+// TestASRefreshRacingRevocation: a refresh whose grant is revoked while it
+// stores the new tokens withdraws them; the grant stays revoked.
+func TestASRefreshRacingRevocation(t *testing.T) {
+	st := &hookStore{Store: newMemStore()}
+	h := newAS(t, st, nil)
+	clientID, tok := h.fullLogin()
+	var grantKey string
+	for _, k := range st.keys() {
+		if strings.HasPrefix(k, "grant:") {
+			grantKey = k
+		}
+	}
+	// The revocation lands between the refresh's read of the grant and
+	// the end of its writes.
+	st.onPut = func(key string) {
+		if strings.HasPrefix(key, "rt:") {
+			st.Store.Delete(context.Background(), grantKey)
+		}
+	}
+	status, out := h.token(url.Values{"grant_type": {"refresh_token"}, "client_id": {clientID}, "refresh_token": {tok["refresh_token"].(string)}})
+	st.onPut = nil
+	if status == http.StatusOK {
+		t.Fatalf("a refresh racing a revocation got tokens: %v", out)
+	}
+	if _, err := st.Get(context.Background(), grantKey); err == nil {
+		t.Error("the revoked grant came back")
+	}
+}
+
+// TestASLongSession: a login lasts session_ttl across refreshes, with the
+// user's provider token, and not longer.
+func TestASLongSession(t *testing.T) {
+	st := newMemStore()
+	h := newAS(t, st, nil)
+	st.clock = h.clock
+	clientID, tok := h.fullLogin()
+	for day := 20; day <= 80; day += 20 {
+		h.clock.Advance(20 * 24 * time.Hour)
+		status, next := h.token(url.Values{"grant_type": {"refresh_token"}, "client_id": {clientID}, "refresh_token": {tok["refresh_token"].(string)}})
+		if status != http.StatusOK {
+			t.Fatalf("day %d refresh: %d %v", day, status, next)
+		}
+		tok = next
+		if _, who := h.call(tok["access_token"].(string)); who["upstream_token"] == "" {
+			t.Fatalf("day %d: no provider token (%v)", day, who["upstream_err"])
+		}
+	}
+	h.clock.Advance(11 * 24 * time.Hour) // day 91
+	if status, out := h.token(url.Values{"grant_type": {"refresh_token"}, "client_id": {clientID}, "refresh_token": {tok["refresh_token"].(string)}}); status == http.StatusOK {
+		t.Errorf("a refresh after session_ttl: %v", out)
+	}
+}
+
+// hookStore calls onPut before each Put.
+type hookStore struct {
+	store.Store
+	onPut func(key string)
+}
+
+func (s *hookStore) Put(ctx context.Context, k string, v []byte, ttl time.Duration) error {
+	if s.onPut != nil {
+		s.onPut(k)
+	}
+	return s.Store.Put(ctx, k, v, ttl)
+}
+
+func (s *hookStore) keys() []string {
+	m := s.Store.(*memStore)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []string
+	for k := range m.m {
+		out = append(out, k)
+	}
+	return out
+}
+
 func TestASRevoke(t *testing.T) {
 	h := newAS(t, newMemStore(), nil)
 	clientID, tok := h.fullLogin()
@@ -887,8 +1018,8 @@ func TestASClientMetadataDocuments(t *testing.T) {
 		if s.Status != http.StatusBadRequest || s.Location != nil {
 			t.Errorf("HTTP %d %v", s.Status, s.Location)
 		}
-		if !strings.Contains(h2.logs.String(), "not public") {
-			t.Errorf("log does not say the address is not public:\n%s", h2.logs)
+		if !strings.Contains(s.Body, "443") {
+			t.Errorf("the page does not say why: %.300s", s.Body)
 		}
 	})
 }
