@@ -13,9 +13,11 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/api2mcp/api2mcp/authn/store"
@@ -25,9 +27,11 @@ import (
 const (
 	// DefaultAccessTokenTTL is an access token's lifetime.
 	DefaultAccessTokenTTL = time.Hour
-	// DefaultRefreshTokenTTL is a refresh token's lifetime; a grant lives
-	// as long as its newest refresh token.
+	// DefaultRefreshTokenTTL is a refresh token's lifetime.
 	DefaultRefreshTokenTTL = 30 * 24 * time.Hour
+	// DefaultSessionTTL is how long a login lasts, however often its
+	// tokens are refreshed.
+	DefaultSessionTTL = 90 * 24 * time.Hour
 	// codeTTL is an authorization code's lifetime (RFC 6749 §4.1.2
 	// recommends at most ten minutes; clients redeem at once).
 	codeTTL = time.Minute
@@ -36,6 +40,12 @@ const (
 	// clientTTL is how long a registered client is kept after its last
 	// authorization.
 	clientTTL = 180 * 24 * time.Hour
+	// accessCacheTTL bounds how long a checked access token is trusted
+	// without reading the store again: a revocation made on another replica
+	// takes effect within it (on this replica at once).
+	accessCacheTTL = 5 * time.Second
+	// accessCacheEntries bounds that cache.
+	accessCacheEntries = 10000
 )
 
 // Token prefixes: they tell a leaked token's kind at a glance (and to
@@ -71,6 +81,7 @@ type authServer struct {
 	aead       cipher.AEAD
 	accessTTL  time.Duration
 	refreshTTL time.Duration
+	sessionTTL time.Duration
 	dcr        bool
 	clients    *clientResolver
 	scopes     []string // every scope a client may ask for
@@ -78,6 +89,24 @@ type authServer struct {
 	now        func() time.Time
 	log        *slog.Logger
 	metadata   []byte
+
+	// checked are access tokens recently found valid, by store key;
+	// revoked are the grants revoked here in the last accessCacheTTL, which
+	// a check that raced the revocation must not cache.
+	mu      sync.Mutex
+	checked map[string]checkedToken
+	revoked map[string]time.Time
+
+	// refreshing serialises provider-token refreshes, striped by grant.
+	refreshing [16]sync.Mutex
+	// registrations limits /register per client address.
+	registrations *addrLimiter
+}
+
+// checkedToken is a cached check of an access token.
+type checkedToken struct {
+	id    *Identity
+	until time.Time
 }
 
 // User is who logged in at the provider.
@@ -114,21 +143,28 @@ type (
 	}
 	// authRequest is what the client asked for at /authorize, checked.
 	authRequest struct {
-		ClientID    string   `json:"client_id"`
-		ClientName  string   `json:"client_name,omitempty"`
-		RedirectURI string   `json:"redirect_uri"`
-		State       string   `json:"state,omitempty"`
-		Challenge   string   `json:"challenge"`
-		Scopes      []string `json:"scopes"`
-		Resource    string   `json:"resource"`
-	}
-	// codeRecord is an issued authorization code, keyed by its hash.
-	codeRecord struct {
-		Grant       string `json:"grant"`
 		ClientID    string `json:"client_id"`
+		ClientName  string `json:"client_name,omitempty"`
 		RedirectURI string `json:"redirect_uri"`
-		Challenge   string `json:"challenge"`
-		Resource    string `json:"resource"`
+		// RedirectGiven: the request named redirect_uri (else the one
+		// registered was used, and /token may omit it too).
+		RedirectGiven bool     `json:"redirect_given,omitempty"`
+		State         string   `json:"state,omitempty"`
+		Challenge     string   `json:"challenge"`
+		Scopes        []string `json:"scopes"`
+		Resource      string   `json:"resource"`
+	}
+	// codeRecord is an issued authorization code, keyed by its hash: the
+	// grant it makes when redeemed (stored only then), and the user's
+	// provider token, encrypted. A redeemed code becomes a used marker
+	// holding the grant's id only.
+	codeRecord struct {
+		Grant         grantRecord `json:"grant"`
+		RedirectURI   string      `json:"redirect_uri,omitempty"`
+		RedirectGiven bool        `json:"redirect_given,omitempty"` // redirect_uri was sent to /authorize
+		Challenge     string      `json:"challenge,omitempty"`
+		Token         []byte      `json:"token,omitempty"`
+		Used          bool        `json:"used,omitempty"`
 	}
 	// grantRecord is a user's authorization of a client. Deleting it
 	// revokes every token issued under it.
@@ -139,10 +175,13 @@ type (
 		Scopes   []string  `json:"scopes"`
 		Resource string    `json:"resource"`
 		Created  time.Time `json:"created"`
+		// Expires ends the login, however often its tokens are refreshed.
+		Expires time.Time `json:"expires"`
 	}
 	// accessRecord is an issued access token, keyed by its hash.
 	accessRecord struct {
 		Grant   string    `json:"grant"`
+		Scopes  []string  `json:"scopes"` // the grant's, or fewer (a narrowing refresh)
 		Expires time.Time `json:"expires"`
 	}
 	// refreshRecord is an issued refresh token, keyed by its hash. Used is
@@ -165,7 +204,11 @@ func newAuthServer(spec ASSpec, resource string, o *Options, fail func(field, fo
 		dcr:        spec.DynamicRegistration == nil || *spec.DynamicRegistration,
 		now:        o.Now,
 		log:        o.Logger,
+		checked:    map[string]checkedToken{},
+		revoked:    map[string]time.Time{},
+		sessionTTL: spec.SessionTTL,
 	}
+	s.registrations = newAddrLimiter(registrationsPerMinute, s.now)
 	if s.accessTTL == 0 {
 		s.accessTTL = DefaultAccessTokenTTL
 	}
@@ -175,8 +218,14 @@ func newAuthServer(spec ASSpec, resource string, o *Options, fail func(field, fo
 	if s.accessTTL < 0 || s.accessTTL > 24*time.Hour {
 		fail("authorization_server.access_token_ttl", "must be between 1s and 24h")
 	}
+	if s.sessionTTL == 0 {
+		s.sessionTTL = DefaultSessionTTL
+	}
 	if s.refreshTTL < 0 || s.refreshTTL < s.accessTTL {
 		fail("authorization_server.refresh_token_ttl", "must be positive and at least access_token_ttl")
+	}
+	if s.sessionTTL < s.refreshTTL {
+		fail("authorization_server.session_ttl", "must be at least refresh_token_ttl")
 	}
 	if resource == "" {
 		fail("authorization_server", "mode authorization_server needs server.public_url: it is the issuer and the resource tokens are issued for")
@@ -411,23 +460,22 @@ func (s *authServer) take(ctx context.Context, key string, v any) error {
 	return json.Unmarshal(b, v)
 }
 
-// grantScopes checks the scopes a client asked for: each must be one the
-// server knows. No scope asked means every scope.
-func (s *authServer) grantScopes(scope string) ([]string, error) {
-	asked := strings.Fields(scope)
-	if len(asked) == 0 {
-		return slices.Clone(s.scopes), nil
-	}
+// grantScopes decides the scopes of a grant: those asked for that the
+// server knows. Scopes it does not know ("openid", a client's guess) are
+// ignored, not refused (RFC 6749 §3.3 lets a server grant fewer), so that
+// clients which ask for extra scopes still log in; asking for none, or for
+// none the server knows, means every scope (the consent page lists them).
+func (s *authServer) grantScopes(scope string) []string {
 	var out []string
-	for _, sc := range asked {
-		if !slices.Contains(s.scopes, sc) {
-			return nil, fmt.Errorf("unknown scope %q", sc)
-		}
-		if !slices.Contains(out, sc) {
+	for _, sc := range strings.Fields(scope) {
+		if slices.Contains(s.scopes, sc) && !slices.Contains(out, sc) {
 			out = append(out, sc)
 		}
 	}
-	return out, nil
+	if len(out) == 0 {
+		return slices.Clone(s.scopes)
+	}
+	return out
 }
 
 // checkResource checks an RFC 8707 resource indicator: the server's public
@@ -461,8 +509,16 @@ func (s *authServer) verifyAccess(ctx context.Context, token string) (*Identity,
 	if !strings.HasPrefix(token, accessPrefix) {
 		return nil, invalidToken("the token was not issued by this server", "unknown_token")
 	}
+	key := hashKey(keyAccess, token)
+	now := s.now()
+	s.mu.Lock()
+	c, ok := s.checked[key]
+	s.mu.Unlock()
+	if ok && now.Before(c.until) {
+		return c.id.clone(), nil
+	}
 	var at accessRecord
-	if err := s.get(ctx, hashKey(keyAccess, token), &at); err != nil {
+	if err := s.get(ctx, key, &at); err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			return nil, invalidToken("the token is unknown, expired or revoked", "unknown_token")
 		}
@@ -484,7 +540,7 @@ func (s *authServer) verifyAccess(ctx context.Context, token string) (*Identity,
 		"aud":       g.Resource,
 		"provider":  g.User.Provider,
 		"client_id": g.ClientID,
-		"scope":     strings.Join(g.Scopes, " "),
+		"scope":     strings.Join(at.Scopes, " "),
 		"exp":       at.Expires.Unix(),
 	}
 	if g.User.Login != "" {
@@ -496,7 +552,54 @@ func (s *authServer) verifyAccess(ctx context.Context, token string) (*Identity,
 	if g.User.Email != "" {
 		claims["email"] = g.User.Email
 	}
-	return &Identity{Subject: g.User.ID, Scopes: slices.Clone(g.Scopes), Claims: claims, Expiry: at.Expires, grant: g.ID}, nil
+	id := &Identity{Subject: g.User.ID, Scopes: slices.Clone(at.Scopes), Claims: claims, Expiry: at.Expires, grant: g.ID}
+	until := at.Expires
+	if c := now.Add(accessCacheTTL); c.Before(until) {
+		until = c
+	}
+	s.remember(key, checkedToken{id: id.clone(), until: until})
+	return id, nil
+}
+
+// remember caches a checked token; when full, an arbitrary entry (map
+// order) makes room.
+func (s *authServer) remember(key string, c checkedToken) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if at, ok := s.revoked[c.id.grant]; ok && s.now().Sub(at) < accessCacheTTL {
+		return // checked before a revocation here, stored after it
+	}
+	if _, ok := s.checked[key]; !ok && len(s.checked) >= accessCacheEntries {
+		for k := range s.checked {
+			delete(s.checked, k)
+			break
+		}
+	}
+	s.checked[key] = c
+}
+
+// forget drops cached checks: of one token (key), or of every token of a
+// grant.
+func (s *authServer) forget(key, grant string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if key != "" {
+		delete(s.checked, key)
+	}
+	if grant != "" {
+		now := s.now()
+		for k, c := range s.checked {
+			if c.id.grant == grant {
+				delete(s.checked, k)
+			}
+		}
+		for g, at := range s.revoked {
+			if now.Sub(at) >= accessCacheTTL {
+				delete(s.revoked, g)
+			}
+		}
+		s.revoked[grant] = now
+	}
 }
 
 // storeDown is the failure when the state store cannot answer: fail
@@ -506,8 +609,14 @@ func (s *authServer) storeDown(ctx context.Context, err error) *failure {
 	return &failure{status: http.StatusServiceUnavailable, description: "the authorization state is unavailable; retry later", reason: "state_unavailable"}
 }
 
-// isLoopbackHost reports whether host (no port) names this machine.
+// isLoopbackHost reports whether host (no port) names this machine:
+// localhost, or a literal loopback address (127.0.0.0/8, ::1). A name that
+// merely starts with "127." is a name like any other.
 func isLoopbackHost(host string) bool {
 	host = strings.Trim(host, "[]")
-	return host == "localhost" || host == "127.0.0.1" || host == "::1" || strings.HasPrefix(host, "127.")
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	a, err := netip.ParseAddr(host)
+	return err == nil && a.Unmap().IsLoopback()
 }

@@ -19,6 +19,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"golang.org/x/time/rate"
+
 	"github.com/api2mcp/api2mcp/authn/store"
 )
 
@@ -36,7 +38,55 @@ const (
 	maxRedirectURIs = 10
 	// maxRegistrationBytes caps a registration request.
 	maxRegistrationBytes = 16 << 10
+	// unusedClientTTL is how long a registered client is kept before its
+	// first authorization (then clientTTL): registrations nobody uses do
+	// not pile up.
+	unusedClientTTL = 24 * time.Hour
+	// registrationsPerMinute bounds /register per client address.
+	registrationsPerMinute = 20
+	// failedDocTTL is how long a client metadata document that could not
+	// be used is not fetched again.
+	failedDocTTL = time.Minute
+	// maxClientIDLen caps a client id (a metadata document's URL).
+	maxClientIDLen = 900
 )
+
+// addrLimiter is a token bucket per client address, for the endpoints that
+// write to the state without credentials. It tracks at most 10,000
+// addresses (when full, an arbitrary one is forgotten).
+type addrLimiter struct {
+	per int
+	now func() time.Time
+
+	mu sync.Mutex
+	m  map[string]*rate.Limiter
+}
+
+func newAddrLimiter(perMinute int, now func() time.Time) *addrLimiter {
+	return &addrLimiter{per: perMinute, now: now, m: map[string]*rate.Limiter{}}
+}
+
+// allow takes a token for the request's address.
+func (l *addrLimiter) allow(r *http.Request) bool {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	lim, ok := l.m[host]
+	if !ok {
+		if len(l.m) >= 10000 {
+			for k := range l.m {
+				delete(l.m, k)
+				break
+			}
+		}
+		lim = rate.NewLimiter(rate.Limit(float64(l.per)/60), l.per)
+		l.m[host] = lim
+	}
+	return lim.AllowN(l.now(), 1)
+}
 
 // client is a registered (RFC 7591) or metadata-document client.
 type client struct {
@@ -57,9 +107,10 @@ func (e *clientError) Error() string { return e.msg }
 // clientResolver finds clients: registered ones in the store, https client
 // ids by their metadata document.
 type clientResolver struct {
-	as   *authServer
-	cimd bool
-	http *http.Client
+	as           *authServer
+	cimd         bool
+	allowPrivate bool
+	http         *http.Client
 
 	// docs are the checked documents, at most clientDocEntries; when full,
 	// an arbitrary one (map order) makes room, as in verifiedCache.
@@ -67,9 +118,11 @@ type clientResolver struct {
 	docs map[string]cachedDoc
 }
 
-// cachedDoc is a checked client metadata document and when it expires.
+// cachedDoc is a checked client metadata document, or the reason one
+// could not be used, and when that expires.
 type cachedDoc struct {
 	c       *client
+	err     *clientError
 	expires time.Time
 }
 
@@ -79,8 +132,9 @@ func newClientResolver(as *authServer, cimd, allowPrivate bool, o *Options) *cli
 		rt = guardedTransport(allowPrivate)
 	}
 	return &clientResolver{
-		as:   as,
-		cimd: cimd,
+		as:           as,
+		cimd:         cimd,
+		allowPrivate: allowPrivate,
 		http: &http.Client{
 			Transport: rt,
 			Timeout:   clientDocTimeout,
@@ -127,7 +181,11 @@ func publicAddr(a netip.Addr) bool {
 	if !a.IsGlobalUnicast() || a.IsPrivate() || a.IsLoopback() || a.IsLinkLocalUnicast() {
 		return false
 	}
-	for _, p := range []string{"100.64.0.0/10", "192.0.0.0/24", "198.18.0.0/15", "64:ff9b::/96", "2001:db8::/32"} {
+	if a.Is6() && !netip.MustParsePrefix("2000::/3").Contains(a) {
+		return false // outside the IPv6 global unicast space (fec0::/10, 100::/64, ::a.b.c.d…)
+	}
+	for _, p := range []string{"0.0.0.0/8", "100.64.0.0/10", "192.0.0.0/24", "192.0.2.0/24", "198.18.0.0/15", "198.51.100.0/24", "203.0.113.0/24", "240.0.0.0/4",
+		"64:ff9b::/96", "64:ff9b:1::/48", "2001::/32", "2001:db8::/32", "2002::/16"} {
 		if netip.MustParsePrefix(p).Contains(a) {
 			return false
 		}
@@ -140,7 +198,7 @@ func (cr *clientResolver) resolve(ctx context.Context, id string) (*client, erro
 	switch {
 	case id == "":
 		return nil, &clientError{"client_id is required."}
-	case len(id) > 2048 || !utf8.ValidString(id):
+	case len(id) > maxClientIDLen || !utf8.ValidString(id):
 		return nil, &clientError{"client_id is malformed."}
 	case strings.HasPrefix(id, "https://"):
 		if !cr.cimd {
@@ -177,14 +235,43 @@ func (cr *clientResolver) document(ctx context.Context, id string) (*client, err
 	d, ok := cr.docs[id]
 	cr.mu.Unlock()
 	if ok && cr.as.now().Before(d.expires) {
+		if d.err != nil {
+			return nil, d.err
+		}
 		return d.c, nil
 	}
+	c, err := cr.fetch(ctx, id)
+	entry := cachedDoc{c: c, expires: cr.as.now().Add(clientDocTTL)}
+	if err != nil {
+		var ce *clientError
+		if !errors.As(err, &ce) {
+			return nil, err
+		}
+		entry = cachedDoc{err: ce, expires: cr.as.now().Add(failedDocTTL)}
+	}
+	cr.mu.Lock()
+	if _, ok := cr.docs[id]; !ok && len(cr.docs) >= clientDocEntries {
+		for k := range cr.docs {
+			delete(cr.docs, k)
+			break
+		}
+	}
+	cr.docs[id] = entry
+	cr.mu.Unlock()
+	return c, err
+}
+
+// fetch reads and checks a client metadata document.
+func (cr *clientResolver) fetch(ctx context.Context, id string) (*client, error) {
 	u, err := url.Parse(id)
 	if err != nil || u.Scheme != "https" || u.Host == "" || u.User != nil || u.Fragment != "" || u.RawQuery != "" {
 		return nil, &clientError{"A client_id URL must be https, with a host and a path, and no user, query or fragment."}
 	}
 	if u.Path == "" || u.Path == "/" || strings.Contains(u.Path, "/./") || strings.Contains(u.Path, "/../") {
 		return nil, &clientError{"A client_id URL must have a path (the document's location)."}
+	}
+	if p := u.Port(); p != "" && p != "443" && !cr.allowPrivate {
+		return nil, &clientError{"A client_id URL must use the https port (443)."}
 	}
 	ctx, cancel := context.WithTimeout(ctx, clientDocTimeout)
 	defer cancel()
@@ -197,7 +284,8 @@ func (cr *clientResolver) document(ctx context.Context, id string) (*client, err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return nil, &clientError{fmt.Sprintf("The client's metadata document answered HTTP %d.", resp.StatusCode)}
+		cr.as.log.LogAttrs(ctx, slog.LevelInfo, "auth_client_document_failed", slog.String("client_id", id), slog.Int("status", resp.StatusCode))
+		return nil, &clientError{"The client's metadata document could not be fetched."}
 	}
 	if mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); mt != "application/json" && !strings.HasSuffix(mt, "+json") {
 		return nil, &clientError{"The client's metadata document is not JSON."}
@@ -227,17 +315,7 @@ func (cr *clientResolver) document(ctx context.Context, id string) (*client, err
 	if err := checkRedirectURIs(doc.RedirectURIs); err != nil {
 		return nil, &clientError{"The client's metadata document: " + err.Error()}
 	}
-	c := &client{ID: id, Name: cleanName(doc.ClientName), URI: doc.ClientURI, RedirectURIs: doc.RedirectURIs, AuthMethod: "none"}
-	cr.mu.Lock()
-	if _, ok := cr.docs[id]; !ok && len(cr.docs) >= clientDocEntries {
-		for k := range cr.docs {
-			delete(cr.docs, k)
-			break
-		}
-	}
-	cr.docs[id] = cachedDoc{c: c, expires: cr.as.now().Add(clientDocTTL)}
-	cr.mu.Unlock()
-	return c, nil
+	return &client{ID: id, Name: cleanName(doc.ClientName), URI: cleanURI(doc.ClientURI), RedirectURIs: doc.RedirectURIs, AuthMethod: "none"}, nil
 }
 
 // clientMetadata is RFC 7591 client metadata, as registered or published.
@@ -263,6 +341,11 @@ func (s *authServer) register(w http.ResponseWriter, r *http.Request) {
 	}
 	fail := func(code, desc string) {
 		writeJSON(w, http.StatusBadRequest, map[string]string{"error": code, "error_description": desc})
+	}
+	if !s.registrations.allow(r) {
+		w.Header().Set("Retry-After", "60")
+		writeJSON(w, http.StatusTooManyRequests, map[string]string{"error": "temporarily_unavailable", "error_description": "too many registrations from this address; retry later"})
+		return
 	}
 	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/json" {
 		fail("invalid_client_metadata", "the body must be application/json")
@@ -298,7 +381,7 @@ func (s *authServer) register(w http.ResponseWriter, r *http.Request) {
 		fail("invalid_client_metadata", "client_id is assigned by the server")
 		return
 	}
-	c := client{ID: "a2m_client_" + randomToken("")[:32], Name: cleanName(md.ClientName), URI: md.ClientURI,
+	c := client{ID: "a2m_client_" + randomToken("")[:32], Name: cleanName(md.ClientName), URI: cleanURI(md.ClientURI),
 		RedirectURIs: md.RedirectURIs, IssuedAt: s.now().Unix()}
 	var secret string
 	switch md.TokenEndpointAuthMethod {
@@ -312,7 +395,7 @@ func (s *authServer) register(w http.ResponseWriter, r *http.Request) {
 		fail("invalid_client_metadata", "token_endpoint_auth_method must be none, client_secret_basic or client_secret_post")
 		return
 	}
-	if err := s.put(r.Context(), keyClient+c.ID, c, clientTTL); err != nil {
+	if err := s.put(r.Context(), keyClient+c.ID, c, unusedClientTTL); err != nil {
 		s.log.LogAttrs(r.Context(), slog.LevelError, "auth_state_unavailable", slog.String("error", err.Error()))
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "temporarily_unavailable", "error_description": "the authorization state is unavailable; retry later"})
 		return
@@ -392,6 +475,9 @@ func (c *client) matchRedirect(given string) (string, bool) {
 		}
 		return "", false
 	}
+	if strings.Contains(given, "#") {
+		return "", false
+	}
 	if slices.Contains(c.RedirectURIs, given) {
 		return given, true
 	}
@@ -409,6 +495,15 @@ func (c *client) matchRedirect(given string) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// cleanURI keeps a client's homepage only if it is a short https URL.
+func cleanURI(s string) string {
+	u, err := url.Parse(s)
+	if err != nil || u.Scheme != "https" || u.Host == "" || len(s) > 200 {
+		return ""
+	}
+	return s
 }
 
 // cleanName makes a client-chosen name safe to show: printable, at most 80

@@ -66,9 +66,11 @@ func (s *authServer) authorize(w http.ResponseWriter, r *http.Request) {
 		errorPage(w, http.StatusBadRequest, "Bad redirect URI", "The redirect_uri is not one this client registered, so the login cannot go on.")
 		return
 	}
-	// From here on, errors go back to the client.
+	// Errors before the user has done anything are shown, not sent back:
+	// anyone can register a client, so redirecting them would make this
+	// server an open redirector to any registered URI (RFC 9700 §4.11.2).
 	back := func(code, desc string) {
-		redirectWithError(w, r, redirect, q.Get("state"), s.issuer, code, desc)
+		errorPage(w, http.StatusBadRequest, "Bad authorization request", desc+" ("+code+").")
 	}
 	if q.Get("response_type") != "code" {
 		back("unsupported_response_type", "response_type must be code")
@@ -86,11 +88,17 @@ func (s *authServer) authorize(w http.ResponseWriter, r *http.Request) {
 		back("invalid_request", "code_challenge must be 43 base64url characters (S256)")
 		return
 	}
-	scopes, err := s.grantScopes(q.Get("scope"))
-	if err != nil {
-		back("invalid_scope", err.Error())
+	if rm := q.Get("response_mode"); rm != "" && rm != "query" {
+		back("invalid_request", "response_mode must be query")
 		return
 	}
+	if strings.Contains(" "+q.Get("prompt")+" ", " none ") {
+		// Every login here goes through the provider and the consent
+		// page: none can be silent.
+		back("login_required", "this server always asks the user")
+		return
+	}
+	scopes := s.grantScopes(q.Get("scope"))
 	resource, ok := s.checkResource(q.Get("resource"))
 	if !ok {
 		back("invalid_target", "resource must be this server's URL")
@@ -101,8 +109,8 @@ func (s *authServer) authorize(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rec := loginRecord{
-		authRequest: authRequest{ClientID: c.ID, ClientName: c.Name, RedirectURI: redirect, State: q.Get("state"),
-			Challenge: challenge, Scopes: scopes, Resource: resource},
+		authRequest: authRequest{ClientID: c.ID, ClientName: c.Name, RedirectURI: redirect, RedirectGiven: q.Get("redirect_uri") != "",
+			State: q.Get("state"), Challenge: challenge, Scopes: scopes, Resource: resource},
 		Verifier: randomToken(""),
 		Nonce:    randomToken(""),
 	}
@@ -112,14 +120,14 @@ func (s *authServer) authorize(w http.ResponseWriter, r *http.Request) {
 	rec.Cookie = cookieName(state)
 	if err := s.put(ctx, keyLogin+hashHex(state), rec, loginTTL); err != nil {
 		s.log.LogAttrs(ctx, slog.LevelError, "auth_state_unavailable", slog.String("error", err.Error()))
-		back("temporarily_unavailable", "the authorization state is unavailable; retry later")
+		errorPage(w, http.StatusServiceUnavailable, "Try again later", "The authorization state is unavailable.")
 		return
 	}
 	s.setCookie(w, rec.Cookie, browser, loginTTL)
 	target, err := s.login.authURL(ctx, state, rec.Nonce, rec.Verifier)
 	if err != nil {
 		s.log.LogAttrs(ctx, slog.LevelError, "auth_provider_unavailable", slog.String("error", err.Error()))
-		back("temporarily_unavailable", "the login provider cannot be reached; retry later")
+		errorPage(w, http.StatusServiceUnavailable, "Try again later", "The login provider cannot be reached.")
 		return
 	}
 	noStore(w)
@@ -253,14 +261,16 @@ func (s *authServer) consent(w http.ResponseWriter, r *http.Request) {
 		redirectWithError(w, r, rec.RedirectURI, rec.State, s.issuer, "server_error", "the login could not be completed")
 		return
 	}
-	g := grantRecord{ID: randomToken(""), ClientID: rec.ClientID, User: rec.User, Scopes: rec.Scopes, Resource: rec.Resource, Created: s.now().UTC()}
+	// The grant is made when the code is redeemed: a code never redeemed
+	// leaves nothing behind but itself, for a minute.
+	now := s.now().UTC()
+	g := grantRecord{ID: randomToken(""), ClientID: rec.ClientID, User: rec.User, Scopes: rec.Scopes, Resource: rec.Resource,
+		Created: now, Expires: now.Add(s.sessionTTL)}
 	code := randomToken(codePrefix)
-	err := s.put(ctx, keyGrant+g.ID, g, s.refreshTTL)
+	sealed, err := s.sealJSON(tok, keyCode+g.ID)
 	if err == nil {
-		err = s.saveUpstreamToken(ctx, g.ID, &tok)
-	}
-	if err == nil {
-		err = s.put(ctx, hashKey(keyCode, code), codeRecord{Grant: g.ID, ClientID: rec.ClientID, RedirectURI: rec.RedirectURI, Challenge: rec.Challenge, Resource: rec.Resource}, codeTTL)
+		err = s.put(ctx, hashKey(keyCode, code), codeRecord{Grant: g, RedirectURI: rec.RedirectURI, RedirectGiven: rec.RedirectGiven,
+			Challenge: rec.Challenge, Token: sealed}, codeTTL)
 	}
 	if err != nil {
 		s.log.LogAttrs(ctx, slog.LevelError, "auth_state_unavailable", slog.String("error", err.Error()))

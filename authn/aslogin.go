@@ -350,7 +350,13 @@ func (p *oidcProvider) exchange(ctx context.Context, code, verifier, nonce strin
 	}
 	// Some providers send email_verified as a string.
 	verified := c.EmailVerified == true || c.EmailVerified == "true"
-	user := User{ID: p.name + ":" + c.Sub, Provider: p.name, Login: c.Username, Name: c.Name, Email: c.Email}
+	// An address the provider has not verified is anyone's claim: it is
+	// neither shown to expressions nor used to allow the user in.
+	email := c.Email
+	if !verified {
+		email = ""
+	}
+	user := User{ID: p.name + ":" + c.Sub, Provider: p.name, Login: c.Username, Name: c.Name, Email: email}
 	ok := p.allowed.any || slices.Contains(p.allowed.users, c.Sub) || p.allowed.domainOK(emailDomain(c.Email, verified))
 	if !ok && p.name == ProviderGoogle && c.HD != "" {
 		ok = p.allowed.domainOK(c.HD)

@@ -125,6 +125,12 @@ func (s *authServer) authenticateClient(r *http.Request) (*client, *tokenError) 
 	return c, nil
 }
 
+// unavailable is the answer when the state store fails.
+func (s *authServer) unavailable(ctx context.Context, err error) *tokenError {
+	s.log.LogAttrs(ctx, slog.LevelError, "auth_state_unavailable", slog.String("error", err.Error()))
+	return &tokenError{status: http.StatusServiceUnavailable, code: "temporarily_unavailable", desc: "the authorization state is unavailable; retry later"}
+}
+
 func (s *authServer) redeemCode(ctx context.Context, c *client, form map[string][]string) (map[string]any, *tokenError) {
 	get := func(k string) string {
 		if v := form[k]; len(v) > 0 {
@@ -136,30 +142,50 @@ func (s *authServer) redeemCode(ctx context.Context, c *client, form map[string]
 	if code == "" {
 		return nil, badRequest("invalid_request", "code is required")
 	}
-	var rec codeRecord
-	if err := s.take(ctx, hashKey(keyCode, code), &rec); err != nil {
+	if !strings.HasPrefix(code, codePrefix) {
+		return nil, badRequest("invalid_grant", "the code is unknown, used or expired")
+	}
+	// Mark the code used and learn, in one step, whether it already was:
+	// of two concurrent redemptions exactly one gets it. The used marker
+	// keeps the grant's id until the code would have expired, so that a
+	// replay revokes what the first redemption issued (RFC 6749 §4.1.2).
+	key := hashKey(keyCode, code)
+	var cur codeRecord
+	if err := s.get(ctx, key, &cur); err != nil {
 		if errors.Is(err, store.ErrNotFound) {
-			// A code presented twice may have been stolen: RFC 6749 §4.1.2
-			// says to revoke what it issued. Its record is gone (taken by
-			// the first use), so the first tokens stand; the replay gets
-			// nothing.
 			s.log.LogAttrs(ctx, slog.LevelWarn, "auth_token_rejected", slog.String("reason", "unknown_code"), slog.String("client_id", c.ID))
 			return nil, badRequest("invalid_grant", "the code is unknown, used or expired")
 		}
-		return nil, &tokenError{status: http.StatusServiceUnavailable, code: "temporarily_unavailable", desc: "the authorization state is unavailable; retry later"}
+		return nil, s.unavailable(ctx, err)
 	}
+	used, _ := json.Marshal(codeRecord{Grant: grantRecord{ID: cur.Grant.ID}, Used: true})
+	old, err := s.store.Swap(ctx, key, used)
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, badRequest("invalid_grant", "the code is unknown, used or expired")
+		}
+		return nil, s.unavailable(ctx, err)
+	}
+	var rec codeRecord
+	if err := json.Unmarshal(old, &rec); err != nil {
+		return nil, badRequest("invalid_grant", "the code is unknown, used or expired")
+	}
+	if rec.Used {
+		s.revokeGrant(ctx, rec.Grant.ID)
+		s.log.LogAttrs(ctx, slog.LevelWarn, "auth_code_replay", slog.String("client_id", c.ID), slog.String("action", "grant revoked"))
+		return nil, badRequest("invalid_grant", "the code was already used; what it issued is revoked")
+	}
+	// The code is used up whatever follows: a code tried with the wrong
+	// verifier or by another client is worthless afterwards, and no grant
+	// was ever made for it.
 	fail := func(reason, desc string) (map[string]any, *tokenError) {
-		// The code is used up either way; its grant goes too, so that a
-		// code stolen and tried with the wrong verifier is worthless.
-		s.store.Delete(ctx, keyGrant+rec.Grant)
-		s.store.Delete(ctx, keyUpToken+rec.Grant)
 		s.log.LogAttrs(ctx, slog.LevelWarn, "auth_token_rejected", slog.String("reason", reason), slog.String("client_id", c.ID))
 		return nil, badRequest("invalid_grant", desc)
 	}
-	if rec.ClientID != c.ID {
+	if rec.Grant.ClientID != c.ID {
 		return fail("code_client_mismatch", "the code was issued to another client")
 	}
-	if get("redirect_uri") != rec.RedirectURI {
+	if r := get("redirect_uri"); r != rec.RedirectURI && (rec.RedirectGiven || r != "") {
 		return fail("redirect_uri_mismatch", "redirect_uri differs from the authorization request's")
 	}
 	verifier := get("code_verifier")
@@ -170,15 +196,26 @@ func (s *authServer) redeemCode(ctx context.Context, c *client, form map[string]
 		return fail("wrong_verifier", "code_verifier does not match the code challenge")
 	}
 	if res := get("resource"); res != "" {
-		if r, ok := s.checkResource(res); !ok || r != rec.Resource {
+		if r, ok := s.checkResource(res); !ok || r != rec.Grant.Resource {
 			return fail("wrong_resource", "resource differs from the authorization request's")
 		}
 	}
-	var g grantRecord
-	if err := s.get(ctx, keyGrant+rec.Grant, &g); err != nil {
-		return nil, badRequest("invalid_grant", "the authorization has been revoked")
+	// The grant and the user's provider token are stored only now, for
+	// as long as the login may last.
+	g := rec.Grant
+	var tok providerToken
+	if err := s.openJSON(rec.Token, keyCode+g.ID, &tok); err != nil {
+		return nil, s.unavailable(ctx, err)
 	}
-	return s.issue(ctx, &g)
+	ttl := g.Expires.Sub(s.now())
+	if err := s.put(ctx, keyGrant+g.ID, g, ttl); err != nil {
+		return nil, s.unavailable(ctx, err)
+	}
+	if err := s.saveUpstreamToken(ctx, g.ID, &tok, ttl); err != nil {
+		s.revokeGrant(ctx, g.ID)
+		return nil, s.unavailable(ctx, err)
+	}
+	return s.issue(ctx, &g, g.Scopes)
 }
 
 func (s *authServer) redeemRefresh(ctx context.Context, c *client, form map[string][]string) (map[string]any, *tokenError) {
@@ -198,7 +235,45 @@ func (s *authServer) redeemRefresh(ctx context.Context, c *client, form map[stri
 		if errors.Is(err, store.ErrNotFound) {
 			return nil, badRequest("invalid_grant", "the refresh token is unknown, used or expired")
 		}
-		return nil, &tokenError{status: http.StatusServiceUnavailable, code: "temporarily_unavailable", desc: "the authorization state is unavailable; retry later"}
+		return nil, s.unavailable(ctx, err)
+	}
+	reuse := func() (map[string]any, *tokenError) {
+		// A refresh token redeemed twice was copied: one of the two
+		// holders is not the client. Revoke the whole grant (RFC 9700
+		// §4.14.2); both must log in again.
+		s.revokeGrant(ctx, cur.Grant)
+		s.log.LogAttrs(ctx, slog.LevelWarn, "auth_refresh_reuse", slog.String("client_id", c.ID), slog.String("action", "grant revoked"))
+		return nil, badRequest("invalid_grant", "the refresh token was already used; the authorization is revoked")
+	}
+	if cur.Used {
+		return reuse()
+	}
+	// Everything that can refuse the request is checked before the token
+	// is used up, so that a refused refresh can be retried.
+	if cur.ClientID != c.ID {
+		s.log.LogAttrs(ctx, slog.LevelWarn, "auth_token_rejected", slog.String("reason", "refresh_client_mismatch"), slog.String("client_id", c.ID))
+		return nil, badRequest("invalid_grant", "the refresh token was issued to another client")
+	}
+	var g grantRecord
+	if err := s.get(ctx, keyGrant+cur.Grant, &g); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, badRequest("invalid_grant", "the authorization has been revoked")
+		}
+		return nil, s.unavailable(ctx, err)
+	}
+	scopes := g.Scopes
+	if sc, ok := form["scope"]; ok {
+		// A refresh may narrow the new access token's scopes, never widen
+		// them; the grant (and so the next refresh) keeps its own.
+		scopes = strings.Fields(sc[0])
+		if len(scopes) == 0 {
+			return nil, badRequest("invalid_scope", "scope is empty")
+		}
+		for _, x := range scopes {
+			if !contains(g.Scopes, x) {
+				return nil, badRequest("invalid_scope", "a refresh cannot add scope "+x)
+			}
+		}
 	}
 	// Mark it used and learn, in one step, whether it already was: of two
 	// concurrent redemptions exactly one sees it unused. The used record
@@ -209,68 +284,58 @@ func (s *authServer) redeemRefresh(ctx context.Context, c *client, form map[stri
 		if errors.Is(err, store.ErrNotFound) {
 			return nil, badRequest("invalid_grant", "the refresh token is unknown, used or expired")
 		}
-		return nil, &tokenError{status: http.StatusServiceUnavailable, code: "temporarily_unavailable", desc: "the authorization state is unavailable; retry later"}
+		return nil, s.unavailable(ctx, err)
 	}
 	var prev refreshRecord
-	if err := json.Unmarshal(old, &prev); err != nil {
-		return nil, badRequest("invalid_grant", "the refresh token is unknown, used or expired")
+	if err := json.Unmarshal(old, &prev); err != nil || prev.Used {
+		return reuse()
 	}
-	if prev.Used {
-		// A refresh token redeemed twice was copied: one of the two
-		// holders is not the client. Revoke the whole grant (RFC 9700
-		// §4.14.2); both must log in again.
-		s.revokeGrant(ctx, prev.Grant)
-		s.log.LogAttrs(ctx, slog.LevelWarn, "auth_refresh_reuse", slog.String("client_id", c.ID), slog.String("action", "grant revoked"))
-		return nil, badRequest("invalid_grant", "the refresh token was already used; the authorization is revoked")
+	resp, te := s.issue(ctx, &g, scopes)
+	if te != nil {
+		// Nothing was issued: the token may be used again.
+		s.store.Swap(ctx, key, old)
 	}
-	if prev.ClientID != c.ID {
-		s.log.LogAttrs(ctx, slog.LevelWarn, "auth_token_rejected", slog.String("reason", "refresh_client_mismatch"), slog.String("client_id", c.ID))
-		return nil, badRequest("invalid_grant", "the refresh token was issued to another client")
+	return resp, te
+}
+
+// issue stores and returns a new access token (with scopes, at most the
+// grant's) and refresh token for g. The grant is never written here: a
+// refresh racing a revocation must not bring the grant back. It is read
+// again after the tokens are stored, and if it is gone they are withdrawn.
+func (s *authServer) issue(ctx context.Context, g *grantRecord, scopes []string) (map[string]any, *tokenError) {
+	now := s.now()
+	left := g.Expires.Sub(now)
+	if left <= 0 {
+		return nil, badRequest("invalid_grant", "the login has expired: log in again")
 	}
-	var g grantRecord
-	if err := s.get(ctx, keyGrant+prev.Grant, &g); err != nil {
+	at := randomToken(accessPrefix)
+	rt := randomToken(refreshPrefix)
+	accessTTL := min(s.accessTTL, left)
+	atKey, rtKey := hashKey(keyAccess, at), hashKey(keyRefresh, rt)
+	err := s.put(ctx, atKey, accessRecord{Grant: g.ID, Scopes: scopes, Expires: now.Add(accessTTL)}, accessTTL)
+	if err == nil {
+		err = s.put(ctx, rtKey, refreshRecord{Grant: g.ID, ClientID: g.ClientID}, min(s.refreshTTL, left))
+	}
+	if err != nil {
+		s.store.Delete(ctx, atKey)
+		return nil, s.unavailable(ctx, err)
+	}
+	if _, err := s.store.Get(ctx, keyGrant+g.ID); err != nil {
+		s.store.Delete(ctx, atKey)
+		s.store.Delete(ctx, rtKey)
 		if errors.Is(err, store.ErrNotFound) {
 			return nil, badRequest("invalid_grant", "the authorization has been revoked")
 		}
-		return nil, &tokenError{status: http.StatusServiceUnavailable, code: "temporarily_unavailable", desc: "the authorization state is unavailable; retry later"}
-	}
-	if sc := form["scope"]; len(sc) > 0 && sc[0] != "" {
-		// A refresh may narrow the scopes, never widen them.
-		for _, x := range strings.Fields(sc[0]) {
-			if !contains(g.Scopes, x) {
-				return nil, badRequest("invalid_scope", "a refresh cannot add scope "+x)
-			}
-		}
-		g.Scopes = strings.Fields(sc[0])
-	}
-	// The grant lives as long as its newest refresh token.
-	if err := s.put(ctx, keyGrant+g.ID, g, s.refreshTTL); err != nil {
-		return nil, &tokenError{status: http.StatusServiceUnavailable, code: "temporarily_unavailable", desc: "the authorization state is unavailable; retry later"}
-	}
-	return s.issue(ctx, &g)
-}
-
-// issue stores and returns a new access and refresh token for g.
-func (s *authServer) issue(ctx context.Context, g *grantRecord) (map[string]any, *tokenError) {
-	at := randomToken(accessPrefix)
-	rt := randomToken(refreshPrefix)
-	exp := s.now().Add(s.accessTTL)
-	err := s.put(ctx, hashKey(keyAccess, at), accessRecord{Grant: g.ID, Expires: exp}, s.accessTTL)
-	if err == nil {
-		err = s.put(ctx, hashKey(keyRefresh, rt), refreshRecord{Grant: g.ID, ClientID: g.ClientID}, s.refreshTTL)
-	}
-	if err != nil {
-		s.log.LogAttrs(ctx, slog.LevelError, "auth_state_unavailable", slog.String("error", err.Error()))
-		return nil, &tokenError{status: http.StatusServiceUnavailable, code: "temporarily_unavailable", desc: "the authorization state is unavailable; retry later"}
+		return nil, s.unavailable(ctx, err)
 	}
 	resp := map[string]any{
 		"access_token":  at,
 		"token_type":    "Bearer",
-		"expires_in":    int(s.accessTTL / time.Second),
+		"expires_in":    int(accessTTL / time.Second),
 		"refresh_token": rt,
 	}
-	if len(g.Scopes) > 0 {
-		resp["scope"] = strings.Join(g.Scopes, " ")
+	if len(scopes) > 0 {
+		resp["scope"] = strings.Join(scopes, " ")
 	}
 	return resp, nil
 }
@@ -283,6 +348,7 @@ func (s *authServer) revokeGrant(ctx context.Context, grant string) {
 	}
 	s.store.Delete(ctx, keyGrant+grant)
 	s.store.Delete(ctx, keyUpToken+grant)
+	s.forget("", grant)
 }
 
 // revoke is RFC 7009 token revocation. A refresh token revokes its grant;
@@ -321,6 +387,7 @@ func (s *authServer) revoke(w http.ResponseWriter, r *http.Request) {
 		var g grantRecord
 		if err := s.get(ctx, hashKey(keyAccess, tok), &rec); err == nil && s.get(ctx, keyGrant+rec.Grant, &g) == nil && g.ClientID == c.ID {
 			s.store.Delete(ctx, hashKey(keyAccess, tok))
+			s.forget(hashKey(keyAccess, tok), "")
 		}
 	}
 	noStore(w)
@@ -336,12 +403,14 @@ type providerToken struct {
 	Expiry       time.Time `json:"expiry,omitzero"`
 }
 
-func (s *authServer) saveUpstreamToken(ctx context.Context, grant string, t *providerToken) error {
+// saveUpstreamToken stores the user's provider token for the grant, for
+// ttl (the grant's remaining life).
+func (s *authServer) saveUpstreamToken(ctx context.Context, grant string, t *providerToken, ttl time.Duration) error {
 	sealed, err := s.sealJSON(t, keyUpToken+grant)
 	if err != nil {
 		return err
 	}
-	return s.store.Put(ctx, keyUpToken+grant, sealed, s.refreshTTL)
+	return s.store.Put(ctx, keyUpToken+grant, sealed, ttl)
 }
 
 // ErrNoUserToken: the caller has no provider token (not logged in through
@@ -349,28 +418,30 @@ func (s *authServer) saveUpstreamToken(ctx context.Context, grant string, t *pro
 var ErrNoUserToken = errors.New("no provider token for this caller: log in again")
 
 // upstreamToken returns the provider access token of the grant, refreshed
-// first when it has expired and the provider gave a refresh token.
+// first when it has expired and the provider gave a refresh token. Calls of
+// one grant refresh one at a time (providers that rotate refresh tokens
+// would take a second use of one for theft); the others then read the
+// token the first stored.
 func (s *authServer) upstreamToken(ctx context.Context, grant string) (string, error) {
 	if grant == "" {
 		return "", ErrNoUserToken
 	}
-	key := keyUpToken + grant
-	sealed, err := s.store.Get(ctx, key)
-	if errors.Is(err, store.ErrNotFound) {
-		return "", ErrNoUserToken
+	t, err := s.readUpstreamToken(ctx, grant)
+	if err != nil || s.fresh(t) {
+		return t.AccessToken, err
 	}
-	if err != nil {
-		return "", errors.New("the authorization state is unavailable")
-	}
-	var t providerToken
-	if err := s.openJSON(sealed, key, &t); err != nil {
-		return "", err
-	}
-	if t.Expiry.IsZero() || s.now().Add(30*time.Second).Before(t.Expiry) {
-		return t.AccessToken, nil
+	mu := &s.refreshing[hashHex(grant)[0]%byte(len(s.refreshing))]
+	mu.Lock()
+	defer mu.Unlock()
+	if t, err = s.readUpstreamToken(ctx, grant); err != nil || s.fresh(t) {
+		return t.AccessToken, err
 	}
 	if t.RefreshToken == "" {
 		return "", errors.New("the provider token has expired and cannot be refreshed: log in again")
+	}
+	var g grantRecord
+	if err := s.get(ctx, keyGrant+grant, &g); err != nil {
+		return "", ErrNoUserToken
 	}
 	// Only the refresh token goes in: the token source then refreshes
 	// whatever its own clock says of the expiry.
@@ -381,10 +452,35 @@ func (s *authServer) upstreamToken(ctx context.Context, grant string) (string, e
 	}
 	// oauth2 keeps the old refresh token when the provider sends none.
 	t = providerToken{AccessToken: nt.AccessToken, TokenType: nt.TokenType, RefreshToken: nt.RefreshToken, Expiry: nt.Expiry}
-	if err := s.saveUpstreamToken(ctx, grant, &t); err != nil {
+	if err := s.saveUpstreamToken(ctx, grant, &t, g.Expires.Sub(s.now())); err != nil {
 		s.log.LogAttrs(ctx, slog.LevelWarn, "auth_state_unavailable", slog.String("error", err.Error()))
 	}
 	return t.AccessToken, nil
+}
+
+// fresh reports whether a provider token is good for at least 30s more.
+func (s *authServer) fresh(t providerToken) bool {
+	return t.Expiry.IsZero() || s.now().Add(30*time.Second).Before(t.Expiry)
+}
+
+// readUpstreamToken reads and decrypts the provider token of a grant. Its
+// errors are fit for the agent: details go to the log.
+func (s *authServer) readUpstreamToken(ctx context.Context, grant string) (providerToken, error) {
+	var t providerToken
+	key := keyUpToken + grant
+	sealed, err := s.store.Get(ctx, key)
+	if errors.Is(err, store.ErrNotFound) {
+		return t, ErrNoUserToken
+	}
+	if err != nil {
+		s.log.LogAttrs(ctx, slog.LevelError, "auth_state_unavailable", slog.String("error", err.Error()))
+		return t, errors.New("the authorization state is unavailable; retry later")
+	}
+	if err := s.openJSON(sealed, key, &t); err != nil {
+		s.log.LogAttrs(ctx, slog.LevelError, "auth_state_corrupt", slog.String("error", err.Error()))
+		return t, errors.New("the provider token cannot be read: log in again")
+	}
+	return t, nil
 }
 
 func contains(list []string, s string) bool {

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
@@ -57,6 +58,14 @@ type Identity struct {
 	Expiry time.Time
 
 	grant string // the grant of a token issued by the built-in server
+}
+
+// clone returns a copy that shares nothing mutable with id.
+func (id *Identity) clone() *Identity {
+	c := *id
+	c.Scopes = slices.Clone(id.Scopes)
+	c.Claims = maps.Clone(id.Claims)
+	return &c
 }
 
 // HasScopes reports whether the identity holds every scope in want.

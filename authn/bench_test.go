@@ -1,12 +1,15 @@
 package authn_test
 
 import (
+	"context"
 	"net/http"
 	"net/http/httptest"
 	"testing"
 
 	"github.com/api2mcp/api2mcp/authn"
 	"github.com/api2mcp/api2mcp/authn/authntest"
+	"github.com/api2mcp/api2mcp/authn/store"
+	"github.com/api2mcp/api2mcp/internal/redistest"
 )
 
 // The front door alone, per request, against mode none in the same run:
@@ -43,6 +46,49 @@ func BenchmarkMiddlewareIntrospected(b *testing.B) {
 	as.Opaque("opaque-bench-token", map[string]any{"active": true, "sub": "bench", "scope": "mcp"})
 	benchMiddleware(b, authn.Spec{Mode: authn.ModeOAuth, OAuth: authn.OAuthSpec{Issuer: as.Issuer,
 		Introspection: authn.IntrospectionSpec{URL: as.URL + "/introspect", ClientID: authntest.ClientID, ClientSecret: authntest.ClientSecret}}}, "opaque-bench-token")
+}
+
+// BenchmarkMiddlewareAuthorizationServer is a token issued by the built-in
+// authorization server, checked against its state store (two reads: the
+// token's record and its grant's).
+func BenchmarkMiddlewareAuthorizationServer(b *testing.B) {
+	b.Run("file", func(b *testing.B) {
+		st, err := store.OpenFile(b.TempDir()+"/auth.db", nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { st.Close() })
+		benchAS(b, st)
+	})
+	b.Run("redis", func(b *testing.B) {
+		st, err := store.OpenRedis(context.Background(), redistest.URL(b), "bench:", nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { st.Close() })
+		benchAS(b, st)
+	})
+}
+
+func benchAS(b *testing.B, st store.Store) {
+	h := newAS(b, st, nil)
+	_, tok := h.fullLogin()
+	req := httptest.NewRequest(http.MethodPost, "/mcp", nil)
+	req.Header.Set("Authorization", "Bearer "+tok["access_token"].(string))
+	mw := h.auth.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if authn.FromContext(r.Context()) == nil {
+			b.Error("no identity")
+		}
+	}))
+	rec := httptest.NewRecorder()
+	mw.ServeHTTP(rec, req)
+	if rec.Code != http.StatusOK {
+		b.Fatalf("status %d: %s", rec.Code, rec.Body)
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		mw.ServeHTTP(httptest.NewRecorder(), req)
+	}
 }
 
 func benchMiddleware(b *testing.B, spec authn.Spec, token string) {

@@ -97,11 +97,16 @@ type ASSpec struct {
 	EncryptionKey string `koanf:"encryption_key"`
 	// State is where clients, grants and token hashes are kept.
 	State StateSpec `koanf:"state"`
-	// AccessTokenTTL is the lifetime of an access token; zero means 1h.
+	// AccessTokenTTL is the lifetime of an access token; zero means 1h. A
+	// replica trusts a token it checked for 5s without reading the state
+	// again, so a revocation made on another replica takes up to 5s.
 	AccessTokenTTL time.Duration `koanf:"access_token_ttl"`
 	// RefreshTokenTTL is the lifetime of a refresh token (each refresh
 	// issues a new one); zero means 30 days (720h).
 	RefreshTokenTTL time.Duration `koanf:"refresh_token_ttl"`
+	// SessionTTL is how long a login lasts, however often its tokens are
+	// refreshed: then the user logs in again. Zero means 90 days (2160h).
+	SessionTTL time.Duration `koanf:"session_ttl"`
 	// DynamicRegistration enables RFC 7591 client registration at /register
 	// (unset means on: many MCP clients still depend on it).
 	DynamicRegistration *bool `koanf:"dynamic_registration"`
@@ -134,8 +139,9 @@ type LoginSpec struct {
 	// AllowedUsers are the users who may log in, by the provider's stable
 	// id: a GitHub numeric user id, an OpenID Connect sub.
 	AllowedUsers []string `koanf:"allowed_users"`
-	// AllowedOrgs lets members of these GitHub organisations (login or
-	// numeric id) log in.
+	// AllowedOrgs lets members of these GitHub organisations log in: a
+	// numeric id (stable) or a login (an organisation can be renamed, and
+	// its old login taken by another).
 	AllowedOrgs []string `koanf:"allowed_orgs"`
 	// AllowedDomains lets users with a verified email address in these
 	// domains log in (google and oidc; google's hd claim counts too).

@@ -233,6 +233,16 @@ func (c *upstreamClient) do(ctx context.Context, r *mapping.Request, clientHeade
 		// upstream that echoes it must not hand it to the agent.
 		data = bytes.ReplaceAll(data, []byte(userToken), []byte("[redacted]"))
 	}
+	if userToken != "" {
+		// Response expressions can read headers too.
+		for k, vs := range resp.Header {
+			for i, v := range vs {
+				if strings.Contains(v, userToken) {
+					resp.Header[k][i] = strings.ReplaceAll(v, userToken, "[redacted]")
+				}
+			}
+		}
+	}
 	return &response{status: resp.StatusCode, header: resp.Header, body: data}, nil
 }
 

@@ -420,7 +420,7 @@ func TestFileInUse(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "in use by another process") {
 		t.Errorf("second OpenFile: %v, want \"in use by another process\"", err)
 	}
-	if took := time.Since(start); took > timeout+time.Second {
+	if took := time.Since(start); took > timeout+10*time.Second { // it must not hang; load can slow it
 		t.Errorf("second OpenFile took %s with a lock timeout of %s", took, timeout)
 	}
 	if err := s.Close(); err != nil {
@@ -588,7 +588,7 @@ func TestRedisOpenErrors(t *testing.T) {
 			if !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("error %q, want it to say %q", err, tc.want)
 			}
-			if took := time.Since(start); took > redisOpenTimeout+time.Second {
+			if took := time.Since(start); took > redisOpenTimeout+10*time.Second { // it must not hang
 				t.Errorf("took %s", took)
 			}
 		})
