@@ -9,11 +9,9 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/http/cookiejar"
 	"net/url"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 
@@ -96,26 +94,15 @@ func TestGitHubLogin(t *testing.T) {
 		"response_type": {"code"}, "client_id": {reg.ClientID}, "redirect_uri": {redirect}, "state": {"xyz"},
 		"code_challenge": {base64.RawURLEncoding.EncodeToString(sum[:])}, "code_challenge_method": {"S256"},
 	}.Encode()
-	jar, _ := cookiejar.New(nil)
-	browser := &http.Client{Jar: jar, CheckRedirect: func(req *http.Request, _ []*http.Request) error {
-		if strings.HasPrefix(req.URL.String(), redirect) {
-			return http.ErrUseLastResponse // the app's redirect URI: stop, read the code
-		}
-		return nil
-	}}
-	page := get(t, browser, auth)
-	m := regexp.MustCompile(`name="consent" value="([^"]+)"`).FindStringSubmatch(page)
-	if m == nil || !strings.Contains(page, "octocat") {
-		t.Fatalf("no consent page for octocat:\n%s", page)
+	browser := authntest.NewBrowser(t, redirect)
+	page := browser.Get(auth)
+	if !strings.Contains(page.Body, "octocat") {
+		t.Fatalf("the consent page does not name octocat:\n%s", page.Body)
 	}
-	resp, err := browser.PostForm(public+"/consent", url.Values{"consent": {m[1]}, "action": {"approve"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	back, err := url.Parse(resp.Header.Get("Location"))
-	if err != nil || resp.StatusCode != http.StatusSeeOther || back.Query().Get("state") != "xyz" || back.Query().Get("code") == "" {
-		t.Fatalf("consent answered %d, Location %q", resp.StatusCode, resp.Header.Get("Location"))
+	done := browser.Post(public+"/consent", url.Values{"consent": {authntest.ConsentID(t, page)}, "action": {"approve"}})
+	back := done.Location
+	if done.Status != http.StatusSeeOther || back == nil || back.Query().Get("state") != "xyz" || back.Query().Get("code") == "" {
+		t.Fatalf("consent answered %d, Location %v", done.Status, back)
 	}
 
 	// The app redeems the code, then calls get_me.
@@ -141,20 +128,6 @@ func TestGitHubLogin(t *testing.T) {
 			t.Errorf("get_me: %s = %v, want %v (result %+v)", k, call.Result.StructuredContent[k], v, call.Result)
 		}
 	}
-}
-
-func get(t *testing.T, c *http.Client, u string) string {
-	t.Helper()
-	resp, err := c.Get(u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET %s: %d\n%s", u, resp.StatusCode, b)
-	}
-	return string(b)
 }
 
 func postJSON(t *testing.T, u, body string, status int, out any) {
