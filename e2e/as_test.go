@@ -1,3 +1,8 @@
+//go:build linux
+
+// The login tests kill their clients by process group, and mcp-remote
+// opens its browser with xdg-open, which reads BROWSER: Linux only.
+
 package e2e
 
 import (
