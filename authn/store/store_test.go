@@ -186,9 +186,15 @@ func testExpiry(t *testing.T, fx fixture) {
 		wantValue(t, s, k, "v")
 	}
 	pass(fx.ttl)
-	eventually(t, fx, "get: expired entry gone", func() bool {
-		_, err := s.Get(ctx, "get")
-		return errors.Is(err, ErrNotFound)
+	// Every key must have expired (they were put one after the other)
+	// before Take and Swap meet them.
+	eventually(t, fx, "get: expired entries gone", func() bool {
+		for _, k := range []string{"get", "take", "swap"} {
+			if _, err := s.Get(ctx, k); !errors.Is(err, ErrNotFound) {
+				return false
+			}
+		}
+		return true
 	})
 	if _, err := s.Take(ctx, "take"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("Take of an expired key: %v, want ErrNotFound", err)
