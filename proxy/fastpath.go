@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"bytes"
 	"encoding/json"
 	"mime"
 	"net/http"
@@ -33,23 +32,12 @@ func (s *Server) fastCall(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		var msg struct {
-			JSONRPC string          `json:"jsonrpc"`
-			ID      json.RawMessage `json:"id"`
-			Method  string          `json:"method"`
-			Params  struct {
-				Name      string          `json:"name"`
-				Arguments json.RawMessage `json:"arguments"`
-			} `json:"params"`
-		}
-		d := json.NewDecoder(bytes.NewReader(body))
-		d.DisallowUnknownFields() // _meta (progress), batches, extensions: the SDK's
-		if d.Decode(&msg) != nil || d.More() || msg.JSONRPC != "2.0" || msg.Method != "tools/call" || !plainID(msg.ID) {
+		msg, ok := parseCall(body) // anything unusual is the SDK's
+		if !ok {
 			next.ServeHTTP(w, r)
 			return
 		}
-		name := msg.Params.Name
-		e, ok := s.state.Load().tools[name]
+		e, ok := s.state.Load().tools[msg.name]
 		if !ok {
 			next.ServeHTTP(w, r)
 			return
@@ -58,7 +46,7 @@ func (s *Server) fastCall(next http.Handler) http.Handler {
 		// needed, and a client's own link header must not name another's.
 		r.Header.Del(requestLinkHeader)
 		req := &mcp.CallToolRequest{
-			Params: &mcp.CallToolParamsRaw{Name: name, Arguments: msg.Params.Arguments},
+			Params: &mcp.CallToolParamsRaw{Name: msg.name, Arguments: msg.arguments},
 			Extra:  &mcp.RequestExtra{Header: r.Header, TokenInfo: auth.TokenInfoFromContext(r.Context())},
 		}
 		res := s.invoke(r.Context(), e, req, req.Params)
@@ -69,9 +57,9 @@ func (s *Server) fastCall(next http.Handler) http.Handler {
 			writeRPCError(w, http.StatusInternalServerError, -32603, "encoding the result failed")
 			return
 		}
-		buf := make([]byte, 0, len(result)+len(msg.ID)+len(`{"jsonrpc":"2.0","id":,"result":}`))
+		buf := make([]byte, 0, len(result)+len(msg.id)+len(`{"jsonrpc":"2.0","id":,"result":}`))
 		buf = append(buf, `{"jsonrpc":"2.0","id":`...)
-		buf = append(buf, msg.ID...)
+		buf = append(buf, msg.id...)
 		buf = append(buf, `,"result":`...)
 		buf = append(buf, result...)
 		buf = append(buf, '}')
