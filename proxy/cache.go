@@ -145,12 +145,23 @@ func (d cacheDecision) store(status int, header http.Header, shaped mapping.Resu
 	return ttl, true
 }
 
-// cachedResult is one stored answer: the shaped result, immutable once
-// stored, and when it expires.
+// cachedResult is one stored answer, immutable once stored: the shaped
+// result, its encoding as a tools/call result (nil: none), and when it
+// expires.
 type cachedResult struct {
 	result  mapping.Result
+	encoded *encodedResult
 	expires time.Time
 	size    int64
+}
+
+// encodedResult is a tools/call result as JSON (CallToolResult.MarshalJSON
+// of what Server.result makes of a shaped answer), and the config it was
+// made with: the redaction of secrets depends on it, so that after a reload
+// it is made again.
+type encodedResult struct {
+	cfg  *configs.Config
+	json []byte
 }
 
 // responseCache is an LRU bounded by entries and bytes. Expiry is kept in
@@ -181,8 +192,11 @@ func newResponseCache(c configs.CacheSpec, now func() time.Time) *responseCache 
 	return rc
 }
 
-func resultSize(r mapping.Result) int64 {
+func resultSize(r mapping.Result, enc *encodedResult) int64 {
 	n := int64(entryOverhead + len(r.Text) + len(r.Structured))
+	if enc != nil {
+		n += int64(len(enc.json))
+	}
 	if r.Binary != nil {
 		n += int64(len(r.Binary.Data) + len(r.Binary.MIMEType))
 	}
@@ -193,7 +207,7 @@ func resultSize(r mapping.Result) int64 {
 }
 
 // get looks key up and counts a hit or a miss.
-func (c *responseCache) get(key string) (mapping.Result, bool) {
+func (c *responseCache) get(key string) (*cachedResult, bool) {
 	r, ok := c.peek(key)
 	if ok {
 		c.hits.Add(1)
@@ -204,29 +218,32 @@ func (c *responseCache) get(key string) (mapping.Result, bool) {
 }
 
 // peek looks key up without counting (a second look by the same call).
-func (c *responseCache) peek(key string) (mapping.Result, bool) {
+func (c *responseCache) peek(key string) (*cachedResult, bool) {
+	now := c.now() // outside the lock: the clock may take time
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	v, ok := c.lru.Get(key)
 	if !ok {
-		return mapping.Result{}, false
+		return nil, false
 	}
-	if !c.now().Before(v.expires) {
+	if !now.Before(v.expires) {
 		c.lru.Remove(key)
-		return mapping.Result{}, false
+		return nil, false
 	}
-	return v.result, true
+	return v, true
 }
 
-func (c *responseCache) put(key string, r mapping.Result, ttl time.Duration) {
-	size := resultSize(r)
+// put stores r, and its encoding enc when not nil, for ttl. enc counts
+// towards max_bytes.
+func (c *responseCache) put(key string, r mapping.Result, enc *encodedResult, ttl time.Duration) {
+	size := resultSize(r, enc)
 	if size > c.maxBytes {
 		return
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.lru.Remove(key)
-	if c.lru.Add(key, &cachedResult{result: r, expires: c.now().Add(ttl), size: size}) {
+	if c.lru.Add(key, &cachedResult{result: r, encoded: enc, expires: c.now().Add(ttl), size: size}) {
 		c.evictions.Add(1) // over max_entries
 	}
 	c.bytes += size
@@ -249,6 +266,7 @@ func (c *responseCache) stats() (entries int, bytes int64) {
 // waited for it.
 type fetched struct {
 	shaped  mapping.Result
+	encoded *encodedResult // set when the answer was stored (or read from the cache)
 	status  int
 	header  http.Header // the upstream's; nil once stored
 	outcome string

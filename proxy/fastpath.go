@@ -49,13 +49,16 @@ func (s *Server) fastCall(next http.Handler) http.Handler {
 			Params: &mcp.CallToolParamsRaw{Name: msg.name, Arguments: msg.arguments},
 			Extra:  &mcp.RequestExtra{Header: r.Header, TokenInfo: auth.TokenInfoFromContext(r.Context())},
 		}
-		res := s.invoke(r.Context(), e, req, req.Params)
-		// MarshalJSON is json.Marshal's output (compact, HTML escaped):
-		// what an Encoder would write, without compacting it a second time.
-		result, err := res.MarshalJSON()
-		if err != nil {
-			writeRPCError(w, http.StatusInternalServerError, -32603, "encoding the result failed")
-			return
+		res, result := s.run(r.Context(), e, req, req.Params, true)
+		if result == nil {
+			// MarshalJSON is json.Marshal's output (compact, HTML
+			// escaped): what an Encoder would write, without compacting
+			// it a second time. A cached result was stored so encoded.
+			var err error
+			if result, err = res.MarshalJSON(); err != nil {
+				writeRPCError(w, http.StatusInternalServerError, -32603, "encoding the result failed")
+				return
+			}
 		}
 		buf := make([]byte, 0, len(result)+len(msg.id)+len(`{"jsonrpc":"2.0","id":,"result":}`))
 		buf = append(buf, `{"jsonrpc":"2.0","id":`...)

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -14,11 +16,18 @@ import (
 // through the SDK alone and compares status, content type and body byte for
 // byte; requests the fast path must leave to the SDK are in the list too.
 func TestFastPathMatchesSDK(t *testing.T) {
+	var cachedCalls atomic.Int64 // of /pets/7, called only by get_pet_cached
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
+		case "/pets/7":
+			cachedCalls.Add(1)
+			fallthrough
 		case "/pets/1":
 			w.Header().Set("Content-Type", "application/json")
 			fmt.Fprint(w, `{"id":1,"name":"Rex <&>","n":12345678901234567890}`)
+		case "/pets/5":
+			w.Header().Set("Content-Type", "application/json")
+			fmt.Fprintf(w, `{"id":5,"note":"key %s"}`, testSecret)
 		case "/pets/2":
 			w.Header().Set("Content-Type", "image/png")
 			w.Write([]byte("\x89PNG\r\n"))
@@ -34,6 +43,11 @@ tools:
     upstream: api
     path: /pets/{id}
     input: { type: object, properties: { id: { type: integer } }, required: [id] }
+  - name: get_pet_cached
+    upstream: api
+    path: /pets/{id}
+    input: { type: object, properties: { id: { type: integer } }, required: [id] }
+    cache: { ttl: 1h }
 `
 	serve := func(fast bool) string {
 		srv, _ := newTestServer(t, yaml, up.URL)
@@ -58,6 +72,14 @@ tools:
 		{"bad arguments", `{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"get_pet","arguments":{"id":"x","y":1}}}`, v},
 		{"no arguments", `{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"get_pet"}}`, v},
 		{"white space, members reordered", "{ \"params\": {\"arguments\": {\"id\": 1}, \"name\": \"get_pet\"},\n \"method\": \"tools/call\", \"id\": 12, \"jsonrpc\": \"2.0\" }", v},
+		// Stored, then answered from the cache as stored (encoded).
+		{"cached, stored", `{"jsonrpc":"2.0","id":16,"method":"tools/call","params":{"name":"get_pet_cached","arguments":{"id":7}}}`, v},
+		{"cached, hit", `{"jsonrpc":"2.0","id":"h","method":"tools/call","params":{"name":"get_pet_cached","arguments":{"id":7}}}`, v},
+		{"cached, hit again", `{"jsonrpc":"2.0","id":17,"method":"tools/call","params":{"name":"get_pet_cached","arguments":{"id":7}}}`, v},
+		{"cached secret, stored", `{"jsonrpc":"2.0","id":18,"method":"tools/call","params":{"name":"get_pet_cached","arguments":{"id":5}}}`, v},
+		{"cached secret, hit", `{"jsonrpc":"2.0","id":19,"method":"tools/call","params":{"name":"get_pet_cached","arguments":{"id":5}}}`, v},
+		{"cached, upstream 404 (not stored)", `{"jsonrpc":"2.0","id":20,"method":"tools/call","params":{"name":"get_pet_cached","arguments":{"id":3}}}`, v},
+		{"cached, 404 again", `{"jsonrpc":"2.0","id":21,"method":"tools/call","params":{"name":"get_pet_cached","arguments":{"id":3}}}`, v},
 		{"2025-03-26", `{"jsonrpc":"2.0","id":6,"method":"tools/call","params":{"name":"get_pet","arguments":{"id":1}}}`, map[string]string{"MCP-Protocol-Version": "2025-03-26"}},
 		// Left to the SDK:
 		{"unknown tool", `{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"nope"}}`, v},
@@ -77,9 +99,18 @@ tools:
 				}
 				return fmt.Sprintf("%d %s\n%s", resp.StatusCode, resp.Header.Get("Content-Type"), body)
 			}
-			if diff := cmp.Diff(get(sdk), get(fast)); diff != "" {
+			want, got := get(sdk), get(fast)
+			if diff := cmp.Diff(want, got); diff != "" {
 				t.Errorf("fast path differs from the SDK (-sdk +fast):\n%s", diff)
 			}
+			if strings.Contains(got, testSecret) {
+				t.Errorf("the secret reached the client: %s", got)
+			}
 		})
+	}
+	// One upstream call each, by the fast path and by the SDK: the other
+	// calls of get_pet_cached were hits.
+	if n := cachedCalls.Load(); n != 2 {
+		t.Errorf("get_pet_cached called the upstream %d times, want 2", n)
 	}
 }

@@ -338,6 +338,14 @@ func (s *Server) handler(name string) mcp.ToolHandler {
 // operation's through a dynamic catalog): trace, authorize, call, count,
 // log.
 func (s *Server) invoke(ctx context.Context, e *toolEntry, req *mcp.CallToolRequest, params *mcp.CallToolParamsRaw) *mcp.CallToolResult {
+	res, _ := s.run(ctx, e, req, params, false)
+	return res
+}
+
+// run is invoke. With wantJSON, a result whose encoding is at hand (a
+// cache hit) is returned as that encoding alone (res nil): the fast path
+// writes it as it is.
+func (s *Server) run(ctx context.Context, e *toolEntry, req *mcp.CallToolRequest, params *mcp.CallToolParamsRaw, wantJSON bool) (res *mcp.CallToolResult, encoded []byte) {
 	s.inflight.Add(1)
 	defer s.inflight.Add(-1)
 	name := e.tool.Name()
@@ -352,32 +360,37 @@ func (s *Server) invoke(ctx context.Context, e *toolEntry, req *mcp.CallToolRequ
 	ctx, span := s.tracing.startCall(ctx, header, name, e.tool.Upstream())
 	defer func() { endSpan(span, outcome, status) }()
 	c := callerOf(ctx, req.Extra)
-	var res *mcp.CallToolResult
 	if s.authorize(ctx, c, e) {
-		res = s.call(ctx, e, c, params, header, progressNotes(ctx, req), &outcome, &status)
+		res, encoded = s.call(ctx, e, c, params, header, progressNotes(ctx, req), &outcome, &status, wantJSON)
 	} else {
 		outcome = "denied"
 		res = errorResult(e.cfg, name+": access denied")
 	}
-	s.metrics.toolCall(name, outcome, time.Since(start))
-	s.log.LogAttrs(ctx, slog.LevelInfo, "tool_call",
-		slog.String("request_id", header.Get("X-Request-Id")),
-		slog.String("caller", c.subject),
-		slog.String("tool", name),
-		slog.String("upstream", e.tool.Upstream()),
-		slog.Int("upstream_status", status),
-		slog.String("outcome", outcome),
-		slog.Duration("duration", time.Since(start)))
-	return res
+	took := time.Since(start)
+	s.metrics.toolCall(name, outcome, took)
+	// The line's attributes are made only for a logger that keeps it.
+	if s.log.Enabled(ctx, slog.LevelInfo) {
+		s.log.LogAttrs(ctx, slog.LevelInfo, "tool_call",
+			slog.String("request_id", header.Get("X-Request-Id")),
+			slog.String("caller", c.subject),
+			slog.String("tool", name),
+			slog.String("upstream", e.tool.Upstream()),
+			slog.Int("upstream_status", status),
+			slog.String("outcome", outcome),
+			slog.Duration("duration", took))
+	}
+	return res, encoded
 }
 
 // call runs one tool call for caller c. c.subject keys the cache and the
 // per-caller limits: the user the front door authenticated, or "" without
 // authentication (every caller is then the same caller).
-func (s *Server) call(ctx context.Context, e *toolEntry, c caller, params *mcp.CallToolParamsRaw, header http.Header, note func(float64, string), outcome *string, status *int) *mcp.CallToolResult {
+// With wantJSON, a result whose encoding is at hand is returned as that
+// encoding alone (see run).
+func (s *Server) call(ctx context.Context, e *toolEntry, c caller, params *mcp.CallToolParamsRaw, header http.Header, note func(float64, string), outcome *string, status *int, wantJSON bool) (*mcp.CallToolResult, []byte) {
 	if res := s.checkLimits(ctx, e, c.subject); res != nil {
 		*outcome = "rate_limited"
-		return res
+		return res, nil
 	}
 	r, err := e.tool.BuildRequest(params.Arguments, c.claims)
 	if err != nil {
@@ -389,45 +402,67 @@ func (s *Server) call(ctx context.Context, e *toolEntry, c caller, params *mcp.C
 		} else {
 			*outcome = "mapping_error"
 		}
-		return errorResult(e.cfg, fmt.Sprintf("%s: %v", e.tool.Name(), err))
+		return errorResult(e.cfg, fmt.Sprintf("%s: %v", e.tool.Name(), err)), nil
 	}
 	d := cachePolicy(e, r, c.subject, header, params.GetMeta())
 	if d.key == "" || s.cache == nil {
 		f := s.fetch(ctx, e, r, header, note)
 		*outcome, *status = f.outcome, f.status
-		return s.result(e, f.shaped)
+		return s.result(e, f.shaped), nil
 	}
 	if d.lookup {
-		if shaped, ok := s.cache.get(d.key); ok {
+		if hit, ok := s.cache.get(d.key); ok {
 			*outcome = "cache_hit"
 			note(100, "answered from the cache")
-			return s.result(e, shaped)
+			return s.answer(e, hit.result, hit.encoded, wantJSON)
 		}
 	}
 	f, shared, err := s.cache.do(ctx, d.key, func(ctx context.Context) fetched {
 		// A flight that ended between our lookup and our joining has
 		// stored its answer: use it rather than ask again.
 		if d.lookup {
-			if shaped, ok := s.cache.peek(d.key); ok {
-				return fetched{shaped: shaped, outcome: "cache_hit"}
+			if hit, ok := s.cache.peek(d.key); ok {
+				return fetched{shaped: hit.result, encoded: hit.encoded, outcome: "cache_hit"}
 			}
 		}
 		f := s.fetch(ctx, e, r, header, note)
 		if ttl, ok := d.store(f.status, f.header, f.shaped); ok {
-			s.cache.put(d.key, f.shaped, ttl)
+			// Stored encoded too: hits are then written as they are,
+			// without making and encoding the result again.
+			f.encoded = s.encode(e, f.shaped)
+			s.cache.put(d.key, f.shaped, f.encoded, ttl)
 		}
 		f.header = nil
 		return f
 	})
 	if err != nil {
 		*outcome = "cancelled"
-		return errorResult(e.cfg, e.tool.Name()+": the call was cancelled")
+		return errorResult(e.cfg, e.tool.Name()+": the call was cancelled"), nil
 	}
 	*outcome, *status = f.outcome, f.status
 	if shared && f.outcome == "ok" {
 		*outcome = "cache_shared"
 	}
-	return s.result(e, f.shaped)
+	return s.answer(e, f.shaped, f.encoded, wantJSON)
+}
+
+// answer is the result of a shaped answer for e: with wantJSON, its
+// encoding enc when it was made with e's config, else a fresh result.
+func (s *Server) answer(e *toolEntry, shaped mapping.Result, enc *encodedResult, wantJSON bool) (*mcp.CallToolResult, []byte) {
+	if wantJSON && enc != nil && enc.cfg == e.cfg {
+		return nil, enc.json
+	}
+	return s.result(e, shaped), nil
+}
+
+// encode is the result of a shaped answer for e, encoded; nil if it cannot
+// be.
+func (s *Server) encode(e *toolEntry, shaped mapping.Result) *encodedResult {
+	b, err := s.result(e, shaped).MarshalJSON()
+	if err != nil {
+		return nil
+	}
+	return &encodedResult{cfg: e.cfg, json: b}
 }
 
 // checkLimits takes a token from the tool's and the caller's buckets and
