@@ -27,7 +27,7 @@ func (s *Server) fastCall(next http.Handler) http.Handler {
 		return next
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, ok := r.Context().Value(bodyKey{}).([]byte)
+		body, ok := bodyOf(r)
 		if !ok || r.Method != http.MethodPost || !fastVersions[r.Header.Get("Mcp-Protocol-Version")] || !fastHeaders(r) {
 			next.ServeHTTP(w, r)
 			return
@@ -44,7 +44,7 @@ func (s *Server) fastCall(next http.Handler) http.Handler {
 		}
 		// The handler runs on this request's context: no link to it is
 		// needed, and a client's own link header must not name another's.
-		r.Header.Del(requestLinkHeader)
+		delete(r.Header, requestLinkHeader) // the key is canonical: no Del
 		req := &mcp.CallToolRequest{
 			Params: &mcp.CallToolParamsRaw{Name: msg.name, Arguments: msg.arguments},
 			Extra:  &mcp.RequestExtra{Header: r.Header, TokenInfo: auth.TokenInfoFromContext(r.Context())},

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -112,5 +113,16 @@ tools:
 	// calls of get_pet_cached were hits.
 	if n := cachedCalls.Load(); n != 2 {
 		t.Errorf("get_pet_cached called the upstream %d times, want 2", n)
+	}
+}
+
+// TestPlainRequestID checks the request id check against the pattern it
+// implements.
+func TestPlainRequestID(t *testing.T) {
+	re := regexp.MustCompile(`^[A-Za-z0-9._:-]{1,128}$`)
+	for _, id := range []string{"", "a", "req-1.2:3_x", "a b", "a\n", "é", "a/b", "<x>", strings.Repeat("a", 128), strings.Repeat("a", 129), "A-Z_09"} {
+		if got, want := plainRequestID(id), re.MatchString(id); got != want {
+			t.Errorf("plainRequestID(%q) = %v, want %v", id, got, want)
+		}
 	}
 }

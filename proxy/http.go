@@ -12,7 +12,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -162,8 +161,6 @@ func (s *Server) linkedContext(ctx context.Context, header http.Header) (context
 	return ctx, func() { stop(); cancel() }
 }
 
-var requestIDRE = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,128}$`)
-
 // requestID gives every request an id: the client's X-Request-Id when it
 // is a plain token, a random one otherwise. It is echoed in the response,
 // logged with each tool call and sent upstream, so one request can be
@@ -171,15 +168,30 @@ var requestIDRE = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,128}$`)
 func requestID(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := r.Header.Get("X-Request-Id")
-		if !requestIDRE.MatchString(id) {
+		if !plainRequestID(id) {
 			var b [12]byte
 			_, _ = rand.Read(b[:])
 			id = hex.EncodeToString(b[:])
-			r.Header.Set("X-Request-Id", id)
+			r.Header["X-Request-Id"] = []string{id} // canonical key: no Set
 		}
-		w.Header().Set("X-Request-Id", id)
+		w.Header()["X-Request-Id"] = []string{id}
 		h.ServeHTTP(w, r)
 	})
+}
+
+// plainRequestID reports whether id matches ^[A-Za-z0-9._:-]{1,128}$.
+func plainRequestID(id string) bool {
+	if len(id) == 0 || len(id) > 128 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		switch c := id[i]; {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '.', c == '_', c == ':', c == '-':
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // checkHost refuses requests that arrive over loopback with a Host that is
@@ -235,8 +247,25 @@ func (s *Server) capSessions(h http.Handler) http.Handler {
 	})
 }
 
-// bodyKey is where checkBody leaves the request body for later checks.
-type bodyKey struct{}
+// checkedBody is a POST body read and checked by checkBody: a reader for
+// the handlers below it, and the bytes for the checks that need them
+// (bodyOf). Carried as the request's Body, it costs one allocation, where a
+// context value would copy the request too.
+type checkedBody struct {
+	bytes.Reader
+	b []byte
+}
+
+func (*checkedBody) Close() error { return nil }
+
+// bodyOf returns the body checkBody read: valid JSON of at most
+// max_request_bytes.
+func bodyOf(r *http.Request) ([]byte, bool) {
+	if cb, ok := r.Body.(*checkedBody); ok {
+		return cb.b, true
+	}
+	return nil, false
+}
 
 // checkBody reads a POST body up to the request limit and answers 413 or a
 // JSON-RPC parse error (-32700) before the SDK sees it.
@@ -264,8 +293,10 @@ func (s *Server) checkBody(h http.Handler) http.Handler {
 			writeRPCError(w, http.StatusBadRequest, -32700, "parse error: the request body is not valid JSON")
 			return
 		}
-		r.Body = io.NopCloser(bytes.NewReader(body))
-		h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), bodyKey{}, body)))
+		cb := &checkedBody{b: body}
+		cb.Reset(body)
+		r.Body = cb
+		h.ServeHTTP(w, r)
 	})
 }
 
@@ -305,7 +336,7 @@ func readAtMost(r io.Reader, size, limit int64) ([]byte, error) {
 func byProgress(plain, events http.Handler) http.Handler {
 	token := []byte(`"progressToken"`)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if body, ok := r.Context().Value(bodyKey{}).([]byte); ok && bytes.Contains(body, token) {
+		if body, ok := bodyOf(r); ok && bytes.Contains(body, token) {
 			events.ServeHTTP(w, r)
 			return
 		}
