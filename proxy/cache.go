@@ -145,11 +145,10 @@ func (d cacheDecision) store(status int, header http.Header, shaped mapping.Resu
 	return ttl, true
 }
 
-// cachedResult is one stored answer, immutable once stored: the shaped
-// result, its encoding as a tools/call result (nil: none), and when it
-// expires.
+// cachedResult is one stored answer, immutable once stored: the tools/call
+// result as encoded, and when it expires. It is kept encoded only: the fast
+// path writes it as it is, the SDK path decodes it (decodeResult).
 type cachedResult struct {
-	result  mapping.Result
 	encoded *encodedResult
 	expires time.Time
 	size    int64
@@ -157,8 +156,8 @@ type cachedResult struct {
 
 // encodedResult is a tools/call result as JSON (CallToolResult.MarshalJSON
 // of what Server.result makes of a shaped answer), and the config it was
-// made with: the redaction of secrets depends on it, so that after a reload
-// it is made again.
+// made with: the tool's mapping and the redaction of secrets depend on it,
+// so an entry made before a reload is not used after it.
 type encodedResult struct {
 	cfg  *configs.Config
 	json []byte
@@ -192,23 +191,13 @@ func newResponseCache(c configs.CacheSpec, now func() time.Time) *responseCache 
 	return rc
 }
 
-func resultSize(r mapping.Result, enc *encodedResult) int64 {
-	n := int64(entryOverhead + len(r.Text) + len(r.Structured))
-	if enc != nil {
-		n += int64(len(enc.json))
-	}
-	if r.Binary != nil {
-		n += int64(len(r.Binary.Data) + len(r.Binary.MIMEType))
-	}
-	for _, c := range r.Contents {
-		n += int64(len(c.Text) + len(c.Data) + len(c.MIMEType) + len(c.URI) + len(c.Type))
-	}
-	return n
+func resultSize(enc *encodedResult) int64 {
+	return int64(entryOverhead + len(enc.json))
 }
 
-// get looks key up and counts a hit or a miss.
-func (c *responseCache) get(key string) (*cachedResult, bool) {
-	r, ok := c.peek(key)
+// get looks key up, for a call under cfg, and counts a hit or a miss.
+func (c *responseCache) get(key string, cfg *configs.Config) (*cachedResult, bool) {
+	r, ok := c.peek(key, cfg)
 	if ok {
 		c.hits.Add(1)
 	} else {
@@ -217,8 +206,9 @@ func (c *responseCache) get(key string) (*cachedResult, bool) {
 	return r, ok
 }
 
-// peek looks key up without counting (a second look by the same call).
-func (c *responseCache) peek(key string) (*cachedResult, bool) {
+// peek looks key up without counting (a second look by the same call). An
+// entry made under another config than cfg (before a reload) is not found.
+func (c *responseCache) peek(key string, cfg *configs.Config) (*cachedResult, bool) {
 	now := c.now() // outside the lock: the clock may take time
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -230,20 +220,22 @@ func (c *responseCache) peek(key string) (*cachedResult, bool) {
 		c.lru.Remove(key)
 		return nil, false
 	}
+	if v.encoded.cfg != cfg {
+		return nil, false // the call will store a new answer
+	}
 	return v, true
 }
 
-// put stores r, and its encoding enc when not nil, for ttl. enc counts
-// towards max_bytes.
-func (c *responseCache) put(key string, r mapping.Result, enc *encodedResult, ttl time.Duration) {
-	size := resultSize(r, enc)
+// put stores enc for ttl.
+func (c *responseCache) put(key string, enc *encodedResult, ttl time.Duration) {
+	size := resultSize(enc)
 	if size > c.maxBytes {
 		return
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.lru.Remove(key)
-	if c.lru.Add(key, &cachedResult{result: r, encoded: enc, expires: c.now().Add(ttl), size: size}) {
+	if c.lru.Add(key, &cachedResult{encoded: enc, expires: c.now().Add(ttl), size: size}) {
 		c.evictions.Add(1) // over max_entries
 	}
 	c.bytes += size
@@ -266,7 +258,7 @@ func (c *responseCache) stats() (entries int, bytes int64) {
 // waited for it.
 type fetched struct {
 	shaped  mapping.Result
-	encoded *encodedResult // set when the answer was stored (or read from the cache)
+	encoded *encodedResult // set when the answer was stored, or read from the cache (shaped then empty)
 	status  int
 	header  http.Header // the upstream's; nil once stored
 	outcome string
@@ -339,8 +331,8 @@ func (fs *flights) leave(key string, f *flight) {
 }
 
 // CacheStats returns the number of cached results and the bytes they are
-// accounted for (content plus a fixed overhead per entry); zero when no
-// tool is cached.
+// accounted for (the encoded result plus a fixed overhead per entry); zero
+// when no tool is cached.
 func (s *Server) CacheStats() (entries int, bytes int64) {
 	if s.cache == nil {
 		return 0, 0

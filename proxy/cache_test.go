@@ -20,34 +20,34 @@ import (
 func TestCacheTTLAndBounds(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		c := newResponseCache(configs.CacheSpec{MaxEntries: 3, MaxBytes: 3 * (entryOverhead + 10)}, time.Now)
-		r := mapping.Result{Text: "0123456789"}
-		c.put("a", r, nil, time.Minute)
+		r := &encodedResult{json: []byte("0123456789")}
+		c.put("a", r, time.Minute)
 		time.Sleep(59 * time.Second)
-		if _, ok := c.get("a"); !ok {
+		if _, ok := c.get("a", nil); !ok {
 			t.Fatal("entry gone before its TTL")
 		}
 		time.Sleep(time.Second)
-		if _, ok := c.get("a"); ok {
+		if _, ok := c.get("a", nil); ok {
 			t.Fatal("entry served at its TTL")
 		}
 		if n, b := c.stats(); n != 0 || b != 0 {
 			t.Fatalf("after expiry: %d entries, %d bytes", n, b)
 		}
 		for _, k := range []string{"a", "b", "c", "d"} {
-			c.put(k, r, nil, time.Hour)
+			c.put(k, r, time.Hour)
 		}
-		if _, ok := c.get("a"); ok {
+		if _, ok := c.get("a", nil); ok {
 			t.Error("the least recently used entry was not evicted at max_entries")
 		}
 		// A bigger entry pushes out by bytes.
-		c.put("big", mapping.Result{Text: strings.Repeat("x", 20)}, nil, time.Hour)
+		c.put("big", &encodedResult{json: []byte(strings.Repeat("x", 20))}, time.Hour)
 		n, b := c.stats()
 		if b > 3*(entryOverhead+10) || n != 2 {
 			t.Errorf("after a big entry: %d entries, %d bytes (max %d)", n, b, 3*(entryOverhead+10))
 		}
 		// An entry bigger than the whole cache is not stored.
-		c.put("huge", mapping.Result{Text: strings.Repeat("x", 4096)}, nil, time.Hour)
-		if _, ok := c.get("huge"); ok {
+		c.put("huge", &encodedResult{json: []byte(strings.Repeat("x", 4096))}, time.Hour)
+		if _, ok := c.get("huge", nil); ok {
 			t.Error("an entry over max_bytes was stored")
 		}
 	})

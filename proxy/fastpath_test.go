@@ -79,6 +79,8 @@ tools:
 		{"cached, hit again", `{"jsonrpc":"2.0","id":17,"method":"tools/call","params":{"name":"get_pet_cached","arguments":{"id":7}}}`, v},
 		{"cached secret, stored", `{"jsonrpc":"2.0","id":18,"method":"tools/call","params":{"name":"get_pet_cached","arguments":{"id":5}}}`, v},
 		{"cached secret, hit", `{"jsonrpc":"2.0","id":19,"method":"tools/call","params":{"name":"get_pet_cached","arguments":{"id":5}}}`, v},
+		{"cached image, stored", `{"jsonrpc":"2.0","id":22,"method":"tools/call","params":{"name":"get_pet_cached","arguments":{"id":2}}}`, v},
+		{"cached image, hit", `{"jsonrpc":"2.0","id":23,"method":"tools/call","params":{"name":"get_pet_cached","arguments":{"id":2}}}`, v},
 		{"cached, upstream 404 (not stored)", `{"jsonrpc":"2.0","id":20,"method":"tools/call","params":{"name":"get_pet_cached","arguments":{"id":3}}}`, v},
 		{"cached, 404 again", `{"jsonrpc":"2.0","id":21,"method":"tools/call","params":{"name":"get_pet_cached","arguments":{"id":3}}}`, v},
 		{"2025-03-26", `{"jsonrpc":"2.0","id":6,"method":"tools/call","params":{"name":"get_pet","arguments":{"id":1}}}`, map[string]string{"MCP-Protocol-Version": "2025-03-26"}},

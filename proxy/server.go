@@ -411,26 +411,27 @@ func (s *Server) call(ctx context.Context, e *toolEntry, c caller, params *mcp.C
 		return s.result(e, f.shaped), nil
 	}
 	if d.lookup {
-		if hit, ok := s.cache.get(d.key); ok {
+		if hit, ok := s.cache.get(d.key, e.cfg); ok {
 			*outcome = "cache_hit"
 			note(100, "answered from the cache")
-			return s.answer(e, hit.result, hit.encoded, wantJSON)
+			return s.answer(e, nil, hit.encoded, wantJSON)
 		}
 	}
 	f, shared, err := s.cache.do(ctx, d.key, func(ctx context.Context) fetched {
 		// A flight that ended between our lookup and our joining has
 		// stored its answer: use it rather than ask again.
 		if d.lookup {
-			if hit, ok := s.cache.peek(d.key); ok {
-				return fetched{shaped: hit.result, encoded: hit.encoded, outcome: "cache_hit"}
+			if hit, ok := s.cache.peek(d.key, e.cfg); ok {
+				return fetched{encoded: hit.encoded, outcome: "cache_hit"}
 			}
 		}
 		f := s.fetch(ctx, e, r, header, note)
 		if ttl, ok := d.store(f.status, f.header, f.shaped); ok {
-			// Stored encoded too: hits are then written as they are,
-			// without making and encoding the result again.
-			f.encoded = s.encode(e, f.shaped)
-			s.cache.put(d.key, f.shaped, f.encoded, ttl)
+			// Stored encoded: hits are written as they are, without
+			// making and encoding the result again.
+			if f.encoded = s.encode(e, f.shaped); f.encoded != nil {
+				s.cache.put(d.key, f.encoded, ttl)
+			}
 		}
 		f.header = nil
 		return f
@@ -443,16 +444,48 @@ func (s *Server) call(ctx context.Context, e *toolEntry, c caller, params *mcp.C
 	if shared && f.outcome == "ok" {
 		*outcome = "cache_shared"
 	}
-	return s.answer(e, f.shaped, f.encoded, wantJSON)
+	if f.outcome == "cache_hit" {
+		return s.answer(e, nil, f.encoded, wantJSON)
+	}
+	return s.answer(e, &f.shaped, f.encoded, wantJSON)
 }
 
-// answer is the result of a shaped answer for e: with wantJSON, its
-// encoding enc when it was made with e's config, else a fresh result.
-func (s *Server) answer(e *toolEntry, shaped mapping.Result, enc *encodedResult, wantJSON bool) (*mcp.CallToolResult, []byte) {
-	if wantJSON && enc != nil && enc.cfg == e.cfg {
+// answer is a call's result from its shaped answer (nil: none, a cache
+// hit) or its encoding enc (nil: none): with wantJSON, enc as it is when
+// there is one; else the result made from shaped, or decoded from enc.
+func (s *Server) answer(e *toolEntry, shaped *mapping.Result, enc *encodedResult, wantJSON bool) (*mcp.CallToolResult, []byte) {
+	switch {
+	case wantJSON && enc != nil:
 		return nil, enc.json
+	case shaped != nil:
+		return s.result(e, *shaped), nil
 	}
-	return s.result(e, shaped), nil
+	res, err := decodeResult(enc.json)
+	if err != nil {
+		return errorResult(e.cfg, e.tool.Name()+": reading the cached result failed"), nil
+	}
+	return res, nil
+}
+
+// decodeResult is the result b encodes, for the SDK to encode again: the
+// content as the SDK reads it, and structuredContent as it is (decoded
+// into a map it would lose the order of its keys and the digits of its
+// numbers).
+func decodeResult(b []byte) (*mcp.CallToolResult, error) {
+	var res mcp.CallToolResult
+	if err := res.UnmarshalJSON(b); err != nil {
+		return nil, err
+	}
+	if res.StructuredContent != nil {
+		var raw struct {
+			Structured json.RawMessage `json:"structuredContent"`
+		}
+		if err := json.Unmarshal(b, &raw); err != nil {
+			return nil, err
+		}
+		res.StructuredContent = raw.Structured
+	}
+	return &res, nil
 }
 
 // encode is the result of a shaped answer for e, encoded; nil if it cannot

@@ -32,6 +32,8 @@ type settings struct {
 	bodyBytes  int
 	maxEntries int
 	maxBytes   int64
+	idle       int
+	sessions   int
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -46,11 +48,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&s.bodyBytes, "body", 1024, "upstream response size in bytes")
 	fs.IntVar(&s.maxEntries, "max-entries", 10_000, "cache max_entries for the memory measurement")
 	fs.Int64Var(&s.maxBytes, "max-bytes", 64<<20, "cache max_bytes for the memory measurement")
+	fs.IntVar(&s.idle, "idle", 1000, "idle keep-alive clients for the per-client memory measurement")
+	fs.IntVar(&s.sessions, "sessions", 10_000, "stateful sessions for the per-session memory measurement (0: none)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	if s.clients < 1 || s.duration <= 0 || s.maxCalls < 1 || s.distinct < 1 || s.bodyBytes < 16 {
-		fmt.Fprintln(stderr, "api2mcp-bench: -c, -d, -n, -distinct must be positive and -body at least 16")
+	if s.clients < 1 || s.duration <= 0 || s.maxCalls < 1 || s.distinct < 1 || s.bodyBytes < 16 || s.idle < 1 || s.sessions < 0 {
+		fmt.Fprintln(stderr, "api2mcp-bench: -c, -d, -n, -distinct, -idle must be positive, -sessions not negative and -body at least 16")
 		return 2
 	}
 	if err := bench(ctx, s, stdout); err != nil {
@@ -226,7 +230,16 @@ func bench(ctx context.Context, s settings, out io.Writer) error {
 	fmt.Fprintf(out, "repeats: %d tool calls over %d distinct ids, %d upstream calls: hit ratio %.1f%%, %d upstream calls saved\n",
 		r.calls, s.distinct, upstreamCalls, 100*float64(r.calls-upstreamCalls)/float64(r.calls), r.calls-upstreamCalls)
 
-	return cacheMemory(ctx, s, out)
+	if err := cacheMemory(ctx, s, out); err != nil {
+		return err
+	}
+	if err := idleClients(ctx, s, out); err != nil {
+		return err
+	}
+	if s.sessions == 0 {
+		return nil
+	}
+	return sessionMemory(ctx, s, out)
 }
 
 // cacheMemory fills a fresh proxy's cache to its bounds (more distinct calls
