@@ -1,10 +1,13 @@
 package proxy
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"regexp"
 	"strings"
 	"sync/atomic"
@@ -125,6 +128,51 @@ func TestPlainRequestID(t *testing.T) {
 	for _, id := range []string{"", "a", "req-1.2:3_x", "a b", "a\n", "é", "a/b", "<x>", strings.Repeat("a", 128), strings.Repeat("a", 129), "A-Z_09"} {
 		if got, want := plainRequestID(id), re.MatchString(id); got != want {
 			t.Errorf("plainRequestID(%q) = %v, want %v", id, got, want)
+		}
+	}
+}
+
+// TestNewRequestMatchesStd compares the upstream request made from a parsed
+// URL with the one http.NewRequest makes from the URL's text.
+func TestNewRequestMatchesStd(t *testing.T) {
+	for _, raw := range []string{
+		"http://127.0.0.1:8080/api/v3/pets/1",
+		"http://example.com:/a%2Fb/c%20d?x=1&y=%3D",
+		"https://[::1]:443/p/%E2%82%AC?q",
+		"http://example.com",
+		"http://user:pw@example.com/p;x?a=b#frag",
+	} {
+		for _, body := range [][]byte{nil, {}, []byte(`{"a":1}`)} {
+			u, err := url.Parse(raw)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var rd io.Reader
+			if body != nil {
+				rd = bytes.NewReader(body)
+			}
+			want, err := http.NewRequestWithContext(t.Context(), http.MethodPost, u.String(), rd)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := newRequest(t.Context(), http.MethodPost, u, body)
+			// What reaches the wire and picks the connection: an empty
+			// port ("example.com:") may stay in URL.Host, as Port() is "".
+			type view struct {
+				Scheme, Hostname, Port   string
+				RequestURI, Host, Method string
+				ContentLength            int64
+				NoBody, HasGetBody       bool
+			}
+			see := func(r *http.Request) view {
+				return view{r.URL.Scheme, r.URL.Hostname(), r.URL.Port(), r.URL.RequestURI(), r.Host, r.Method, r.ContentLength, r.Body == http.NoBody || r.Body == nil, r.GetBody != nil}
+			}
+			if diff := cmp.Diff(see(want), see(got)); diff != "" {
+				t.Errorf("%s, body %q (-NewRequest +newRequest):\n%s", raw, body, diff)
+			}
+			if got.Context() != t.Context() {
+				t.Error("the request lacks its context")
+			}
 		}
 	}
 }
