@@ -148,9 +148,12 @@ func (in *inputSchema) decodeArgs(raw json.RawMessage) (map[string]any, error) {
 	if trimmed := bytes.Trim(raw, jsonSpace); len(trimmed) == 0 || string(trimmed) == "null" {
 		v = map[string]any{}
 	} else {
-		var err error
-		if v, err = decodeExact(raw); err != nil {
-			return nil, &ArgumentError{Problems: []string{"arguments are not valid JSON: " + err.Error()}}
+		var ok bool
+		if v, ok = decodeFast(raw); !ok {
+			var err error
+			if v, err = decodeExact(raw); err != nil {
+				return nil, &ArgumentError{Problems: []string{"arguments are not valid JSON: " + err.Error()}}
+			}
 		}
 		if err := checkNumbers(v); err != nil {
 			return nil, &ArgumentError{Problems: []string{err.Error()}}
