@@ -17,6 +17,8 @@ func TestBenchRuns(t *testing.T) {
 	}
 	for _, want := range []string{
 		`(?m)^direct upstream +\d+ +\d+ `,
+		`(?m)^POST floor +\d+ +\d+ `,
+		`(?m)^against the POST floor: cache hits \d+\.\d+ of its calls/s, -?[0-9.]+(ns|µs|ms|s) CPU/call more; proxied \d+\.\d+ of its calls/s$`,
 		`(?m)^proxied +\d+ +\d+ `,
 		`(?m)^proxied \+ JWT +\d+ +\d+ .* \d+(\.\d+)?(ns|µs|ms) +\d+\.\d +\d+\.\d+x +\d+\.\d+x$`,
 		`(?m)^proxied, cache hits +\d+ +\d+ `,
