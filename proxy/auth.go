@@ -139,12 +139,12 @@ func (s *Server) toolScopes(h http.Handler) http.Handler {
 // calledTools lists the tools a POSTed JSON-RPC message (or batch) calls.
 // The body was read and checked to be JSON by checkBody.
 func calledTools(r *http.Request) []string {
+	if call, ok := callOf(r); ok { // the common case, read by checkBody
+		return []string{call.name}
+	}
 	body, ok := bodyOf(r)
 	if !ok {
 		return nil
-	}
-	if env, ok := parseCall(body); ok { // the common case, without a decoder
-		return []string{env.name}
 	}
 	type message struct {
 		Method string `json:"method"`

@@ -24,9 +24,10 @@ const maxEnvelopeDepth = 1000
 // does not handle — other members (_meta), repeated members, member names
 // in another case or escaped, escapes or non-ASCII bytes in jsonrpc, method
 // or name, batches, invalid JSON — is refused (ok false), and the request
-// goes to the SDK. When ok, the values are exactly those the fast path's
-// former decoder (encoding/json into a struct, unknown fields refused) read:
-// envelope_test.go checks it, including by fuzzing.
+// goes to the SDK. When ok, body is valid JSON (checkBody relies on it) and
+// the values are exactly those the fast path's former decoder (encoding/json
+// into a struct, unknown fields refused) read: envelope_test.go checks both,
+// including by fuzzing.
 func parseCall(body []byte) (env callEnvelope, ok bool) {
 	p := envParser{b: body}
 	p.space()

@@ -27,13 +27,10 @@ func (s *Server) fastCall(next http.Handler) http.Handler {
 		return next
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, ok := bodyOf(r)
+		// callOf: checkBody read the body as a plain tools/call
+		// (parseCall); anything unusual is the SDK's.
+		msg, ok := callOf(r)
 		if !ok || r.Method != http.MethodPost || !fastVersions[r.Header.Get("Mcp-Protocol-Version")] || !fastHeaders(r) {
-			next.ServeHTTP(w, r)
-			return
-		}
-		msg, ok := parseCall(body) // anything unusual is the SDK's
-		if !ok {
 			next.ServeHTTP(w, r)
 			return
 		}

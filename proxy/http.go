@@ -254,6 +254,10 @@ func (s *Server) capSessions(h http.Handler) http.Handler {
 type checkedBody struct {
 	bytes.Reader
 	b []byte
+	// call is the body read as a plain tools/call (parseCall), when it is
+	// one (isCall).
+	call   callEnvelope
+	isCall bool
 }
 
 func (*checkedBody) Close() error { return nil }
@@ -265,6 +269,15 @@ func bodyOf(r *http.Request) ([]byte, bool) {
 		return cb.b, true
 	}
 	return nil, false
+}
+
+// callOf returns the body checkBody read as a plain tools/call
+// (parseCall), if it is one.
+func callOf(r *http.Request) (callEnvelope, bool) {
+	if cb, ok := r.Body.(*checkedBody); ok && cb.isCall {
+		return cb.call, true
+	}
+	return callEnvelope{}, false
 }
 
 // checkBody reads a POST body up to the request limit and answers 413 or a
@@ -289,11 +302,14 @@ func (s *Server) checkBody(h http.Handler) http.Handler {
 			writeRPCError(w, http.StatusRequestEntityTooLarge, -32600, fmt.Sprintf("request body exceeds %d bytes", limit))
 			return
 		}
-		if !json.Valid(body) {
+		// A plain tools/call is read once, here: parseCall accepts only
+		// valid JSON. Anything else is checked to be JSON.
+		call, isCall := parseCall(body)
+		if !isCall && !json.Valid(body) {
 			writeRPCError(w, http.StatusBadRequest, -32700, "parse error: the request body is not valid JSON")
 			return
 		}
-		cb := &checkedBody{b: body}
+		cb := &checkedBody{b: body, call: call, isCall: isCall}
 		cb.Reset(body)
 		r.Body = cb
 		h.ServeHTTP(w, r)
