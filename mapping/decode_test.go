@@ -2,6 +2,7 @@ package mapping
 
 import (
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -62,4 +63,39 @@ func FuzzDecodeFast(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		checkFastDecode(t, b)
 	})
+}
+
+// TestValidationMemo: arguments the schema accepted are remembered, refused
+// ones never are (their errors stay the validator's), and the memo is
+// bounded.
+func TestValidationMemo(t *testing.T) {
+	tool, err := Compile(Spec{Name: "t", Upstream: "u", Path: "/x/{id}", Input: map[string]any{
+		"type":       "object",
+		"properties": map[string]any{"id": map[string]any{"type": "integer", "minimum": 1}},
+		"required":   []any{"id"},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if _, err := tool.BuildRequest([]byte(`{"id":0}`), nil); err == nil || !strings.Contains(err.Error(), "/id") {
+			t.Fatalf("id 0: %v, want a validation error naming /id", err)
+		}
+		r, err := tool.BuildRequest([]byte(`{"id":7}`), nil)
+		if err != nil || r.Path != "/x/7" {
+			t.Fatalf("id 7: %v %v", r, err)
+		}
+	}
+	if !tool.input.valid.has([]byte(`{"id":7}`)) || tool.input.valid.has([]byte(`{"id":0}`)) {
+		t.Error("the memo holds the refused arguments or lacks the accepted ones")
+	}
+	for i := range maxMemoEntries + 10 {
+		raw := []byte(`{"id":` + strconv.Itoa(i+1) + `}`)
+		if _, err := tool.BuildRequest(raw, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := len(tool.input.valid.m); n > maxMemoEntries {
+		t.Errorf("the memo holds %d entries, more than %d", n, maxMemoEntries)
+	}
 }
