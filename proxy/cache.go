@@ -54,6 +54,10 @@ type cacheDecision struct {
 // Read but not looked up: a call sending the bypass _meta to a tool with
 // cache.bypass (its answer replaces the entry).
 //
+// Not answered from: entries stored under an earlier config (before a
+// reload; the mapping and the secrets to redact may have changed), which
+// responseCache.peek passes over.
+//
 // Answers are then stored only when [cacheDecision.store] agrees: a 2xx
 // response shaped without error, without Cache-Control no-store or
 // no-cache, without Vary: *, and for shared entries without
