@@ -380,7 +380,8 @@ func (a *Authenticator) Close() {
 
 // identityHeaders are request headers that claim an identity; a client could
 // send them hoping an allow-listed forward reaches an upstream that trusts
-// them. They are removed from every request.
+// them. They are removed from every request. The names are in canonical
+// form (a test checks it), so they are deleted from the map as they are.
 var identityHeaders = []string{
 	"X-Forwarded-User", "X-Forwarded-Email", "X-Forwarded-Preferred-Username", "X-Forwarded-Groups",
 	"X-Forwarded-Access-Token", "X-Auth-Request-User", "X-Auth-Request-Email", "X-Auth-Request-Groups",
@@ -396,7 +397,7 @@ var identityHeaders = []string{
 func (a *Authenticator) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		for _, h := range identityHeaders {
-			r.Header.Del(h)
+			delete(r.Header, h)
 		}
 		if a.mode == ModeNone {
 			next.ServeHTTP(w, r)

@@ -117,3 +117,39 @@ func FuzzCanonicalArgs(f *testing.F) {
 		}
 	})
 }
+
+// checkCanonical fails when appendCanonical writes other bytes than
+// json.Marshal of the canonical copy, for the arguments b decodes to (as
+// decodeArgs accepts them: numbers within bounds).
+func checkCanonical(t *testing.T, b []byte) {
+	t.Helper()
+	v, err := decodeExact(b)
+	if err != nil || checkNumbers(v) != nil {
+		return
+	}
+	v = normalizeNumbers(v)
+	want, wantErr := json.Marshal(canonicalValue(v))
+	got, gotErr := appendCanonical(nil, v)
+	if (wantErr != nil) != (gotErr != nil) || string(got) != string(want) {
+		t.Fatalf("canonical form of %s: %s (%v), want %s (%v)", b, got, gotErr, want, wantErr)
+	}
+}
+
+func TestCanonicalEncoding(t *testing.T) {
+	for _, s := range []string{
+		`{"b":1,"a":[2.50,-0,1e300,12345678901234567890,0.1,-7],"c":{"z":null,"y":true,"x":false}}`,
+		`{"s":"<a href=\"x\">&amp;</a>","t":"tab\t\u2028é😀","\u00e9":"k","":""}`,
+		`{"bad":"` + "\xff" + `","big":1e-300,"n":123456789012345678901234567890}`,
+		`[1,"x",[],{}]`, `"plain"`, `3.25`, `null`,
+	} {
+		checkCanonical(t, []byte(s))
+	}
+}
+
+func FuzzCanonicalEncoding(f *testing.F) {
+	f.Add([]byte(`{"b":1,"a":[2.5,"<&>"],"c":{"d":null}}`))
+	f.Add([]byte(`{"n":1e308,"m":-0.0000001,"s":"\u00e9\n"}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		checkCanonical(t, b)
+	})
+}

@@ -267,7 +267,75 @@ func (t *Tool) checkRules(env *RequestEnv) error {
 // the caller sent (1, 1.0 and 1e0 are the same), no insignificant space. Two
 // calls with the same canonical arguments build the same request.
 func (r *Request) CanonicalArgs() ([]byte, error) {
-	return json.Marshal(canonicalValue(r.args))
+	return appendCanonical(make([]byte, 0, 64), r.args)
+}
+
+// appendCanonical appends json.Marshal(canonicalValue(v)) to b, without
+// making the canonical copy of v first: the same bytes (canonical_test.go
+// checks it), from objects with sorted keys, arrays, plain strings and
+// numbers; anything else is encoded by encoding/json.
+func appendCanonical(b []byte, v any) ([]byte, error) {
+	switch v := v.(type) {
+	case map[string]any:
+		keys := make([]string, 0, len(v))
+		for k := range v {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys) // as json.Marshal sorts map keys
+		b = append(b, '{')
+		for i, k := range keys {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendJSONString(b, k)
+			b = append(b, ':')
+			var err error
+			if b, err = appendCanonical(b, v[k]); err != nil {
+				return nil, err
+			}
+		}
+		return append(b, '}'), nil
+	case []any:
+		b = append(b, '[')
+		for i, e := range v {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			var err error
+			if b, err = appendCanonical(b, e); err != nil {
+				return nil, err
+			}
+		}
+		return append(b, ']'), nil
+	case string:
+		return appendJSONString(b, v), nil
+	case bool:
+		return strconv.AppendBool(b, v), nil
+	case nil:
+		return append(b, "null"...), nil
+	case int:
+		return strconv.AppendInt(b, int64(v), 10), nil
+	}
+	enc, err := json.Marshal(canonicalValue(v))
+	if err != nil {
+		return nil, err
+	}
+	return append(b, enc...), nil
+}
+
+// appendJSONString appends s as json.Marshal writes it: as it is when it
+// has only printable ASCII that needs no escape (HTML characters included),
+// else through encoding/json.
+func appendJSONString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			enc, _ := json.Marshal(s) // a string always encodes
+			return append(b, enc...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
 }
 
 func canonicalValue(v any) any {

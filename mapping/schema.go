@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	"github.com/santhosh-tekuri/jsonschema/v6/kind"
@@ -21,6 +22,46 @@ type inputSchema struct {
 	properties map[string]map[string]any // top-level property schemas
 	required   map[string]bool
 	closed     bool // no arguments beyond properties
+	// valid remembers raw arguments the schema accepted: validation is a
+	// function of the bytes alone, and agents repeat the same calls.
+	valid validMemo
+}
+
+// validMemo is a bounded set of raw arguments that passed validation, safe
+// for concurrent use. Refused arguments are never in it, so their errors
+// are always those of the validator.
+type validMemo struct {
+	mu sync.RWMutex
+	m  map[string]struct{}
+}
+
+// Bounds of a validMemo: arguments longer than maxMemoArgs bytes are
+// validated every time; when maxMemoEntries are held, the set starts over.
+const (
+	maxMemoArgs    = 512
+	maxMemoEntries = 1024
+)
+
+func (v *validMemo) has(raw []byte) bool {
+	if len(raw) > maxMemoArgs {
+		return false
+	}
+	v.mu.RLock()
+	_, ok := v.m[string(raw)]
+	v.mu.RUnlock()
+	return ok
+}
+
+func (v *validMemo) add(raw []byte) {
+	if len(raw) > maxMemoArgs {
+		return
+	}
+	v.mu.Lock()
+	if v.m == nil || len(v.m) >= maxMemoEntries {
+		v.m = make(map[string]struct{}, 64)
+	}
+	v.m[string(raw)] = struct{}{}
+	v.mu.Unlock()
 }
 
 const schemaURL = "api2mcp:input.json"
@@ -148,9 +189,12 @@ func (in *inputSchema) decodeArgs(raw json.RawMessage) (map[string]any, error) {
 	if trimmed := bytes.Trim(raw, jsonSpace); len(trimmed) == 0 || string(trimmed) == "null" {
 		v = map[string]any{}
 	} else {
-		var err error
-		if v, err = decodeExact(raw); err != nil {
-			return nil, &ArgumentError{Problems: []string{"arguments are not valid JSON: " + err.Error()}}
+		var ok bool
+		if v, ok = decodeFast(raw); !ok {
+			var err error
+			if v, err = decodeExact(raw); err != nil {
+				return nil, &ArgumentError{Problems: []string{"arguments are not valid JSON: " + err.Error()}}
+			}
 		}
 		if err := checkNumbers(v); err != nil {
 			return nil, &ArgumentError{Problems: []string{err.Error()}}
@@ -161,12 +205,15 @@ func (in *inputSchema) decodeArgs(raw json.RawMessage) (map[string]any, error) {
 		return nil, &ArgumentError{Problems: []string{fmt.Sprintf("arguments must be a JSON object, not %s", jsonKind(v))}}
 	}
 	applyDefaults(in.properties, args)
-	if err := in.schema.Validate(v); err != nil {
-		var ve *jsonschema.ValidationError
-		if !errors.As(err, &ve) {
-			return nil, &ArgumentError{Problems: []string{err.Error()}}
+	if !in.valid.has(raw) {
+		if err := in.schema.Validate(v); err != nil {
+			var ve *jsonschema.ValidationError
+			if !errors.As(err, &ve) {
+				return nil, &ArgumentError{Problems: []string{err.Error()}}
+			}
+			return nil, &ArgumentError{Problems: validationProblems(ve)}
 		}
-		return nil, &ArgumentError{Problems: validationProblems(ve)}
+		in.valid.add(raw)
 	}
 	normalizeNumbers(args)
 	return args, nil

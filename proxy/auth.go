@@ -145,7 +145,10 @@ func (s *Server) toolScopes(h http.Handler) http.Handler {
 // calledTools lists the tools a POSTed JSON-RPC message (or batch) calls.
 // The body was read and checked to be JSON by checkBody.
 func calledTools(r *http.Request) []string {
-	body, ok := r.Context().Value(bodyKey{}).([]byte)
+	if call, ok := callOf(r); ok { // the common case, read by checkBody
+		return []string{call.name}
+	}
+	body, ok := bodyOf(r)
 	if !ok {
 		return nil
 	}

@@ -18,7 +18,7 @@ import (
 // (b.SetParallelism on the machine's GOMAXPROCS). Compare ns/op of
 // BenchmarkUpstreamDirect and BenchmarkProxiedToolCall from one run:
 //
-//	go test ./proxy -run '^$' -bench 'UpstreamDirect|ProxiedToolCall|CachedToolCall' -benchmem
+//	go test ./proxy -run '^$' -bench 'UpstreamDirect|PostFloor|ProxiedToolCall|CachedToolCall' -benchmem
 const benchConcurrency = 16
 
 var petJSON = []byte(`{"id":1,"name":"Rex","status":"available","tags":["dog"]}`)
@@ -55,6 +55,43 @@ func BenchmarkUpstreamDirect(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkPostFloor is the request of BenchmarkProxiedToolCall (a POST
+// with the same body and headers) answered by a handler that only reads it
+// and writes a fixed answer of a cached result's size: the floor of a
+// tools/call over loopback HTTP, which a POST with a body and more headers
+// puts above BenchmarkUpstreamDirect's GET.
+func BenchmarkPostFloor(b *testing.B) {
+	answer := bytes.Repeat([]byte("x"), 200)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		w.Header()["Content-Type"] = []string{"application/json"}
+		w.Header()["X-Request-Id"] = []string{"0123456789abcdef01234567"}
+		w.Write(answer)
+	}))
+	b.Cleanup(srv.Close)
+	client := benchClient()
+	b.SetParallelism(benchConcurrency)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			req, _ := http.NewRequest(http.MethodPost, srv.URL+"/mcp", bytes.NewReader(benchCall))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Accept", "application/json, text/event-stream")
+			req.Header.Set("MCP-Protocol-Version", "2025-11-25")
+			resp, err := client.Do(req)
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+	})
+}
+
+// benchCall is the tools/call the benchmarks send.
+var benchCall = []byte(`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"get_pet","arguments":{"id":1}}}`)
 
 func BenchmarkProxiedToolCall(b *testing.B) { benchProxied(b, "", "", "", true) }
 
@@ -128,12 +165,11 @@ tools:
 	front := httptest.NewServer(srv.Handler(streams))
 	b.Cleanup(front.Close)
 	client := benchClient()
-	body := []byte(`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"get_pet","arguments":{"id":1}}}`)
 	b.SetParallelism(benchConcurrency)
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			req, _ := http.NewRequest(http.MethodPost, front.URL+"/mcp", bytes.NewReader(body))
+			req, _ := http.NewRequest(http.MethodPost, front.URL+"/mcp", bytes.NewReader(benchCall))
 			req.Header.Set("Content-Type", "application/json")
 			req.Header.Set("Accept", "application/json, text/event-stream")
 			req.Header.Set("MCP-Protocol-Version", "2025-11-25")

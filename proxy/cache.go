@@ -54,6 +54,10 @@ type cacheDecision struct {
 // Read but not looked up: a call sending the bypass _meta to a tool with
 // cache.bypass (its answer replaces the entry).
 //
+// Not answered from: entries stored under an earlier config (before a
+// reload; the mapping and the secrets to redact may have changed), which
+// responseCache.peek passes over.
+//
 // Answers are then stored only when [cacheDecision.store] agrees: a 2xx
 // response shaped without error, without Cache-Control no-store or
 // no-cache, without Vary: *, and for shared entries without
@@ -145,12 +149,22 @@ func (d cacheDecision) store(status int, header http.Header, shaped mapping.Resu
 	return ttl, true
 }
 
-// cachedResult is one stored answer: the shaped result, immutable once
-// stored, and when it expires.
+// cachedResult is one stored answer, immutable once stored: the tools/call
+// result as encoded, and when it expires. It is kept encoded only: the fast
+// path writes it as it is, the SDK path decodes it (decodeResult).
 type cachedResult struct {
-	result  mapping.Result
+	encoded *encodedResult
 	expires time.Time
 	size    int64
+}
+
+// encodedResult is a tools/call result as JSON (CallToolResult.MarshalJSON
+// of what Server.result makes of a shaped answer), and the config it was
+// made with: the tool's mapping and the redaction of secrets depend on it,
+// so an entry made before a reload is not used after it.
+type encodedResult struct {
+	cfg  *configs.Config
+	json []byte
 }
 
 // responseCache is an LRU bounded by entries and bytes. Expiry is kept in
@@ -181,20 +195,13 @@ func newResponseCache(c configs.CacheSpec, now func() time.Time) *responseCache 
 	return rc
 }
 
-func resultSize(r mapping.Result) int64 {
-	n := int64(entryOverhead + len(r.Text) + len(r.Structured))
-	if r.Binary != nil {
-		n += int64(len(r.Binary.Data) + len(r.Binary.MIMEType))
-	}
-	for _, c := range r.Contents {
-		n += int64(len(c.Text) + len(c.Data) + len(c.MIMEType) + len(c.URI) + len(c.Type))
-	}
-	return n
+func resultSize(enc *encodedResult) int64 {
+	return int64(entryOverhead + len(enc.json))
 }
 
-// get looks key up and counts a hit or a miss.
-func (c *responseCache) get(key string) (mapping.Result, bool) {
-	r, ok := c.peek(key)
+// get looks key up, for a call under cfg, and counts a hit or a miss.
+func (c *responseCache) get(key string, cfg *configs.Config) (*cachedResult, bool) {
+	r, ok := c.peek(key, cfg)
 	if ok {
 		c.hits.Add(1)
 	} else {
@@ -203,30 +210,36 @@ func (c *responseCache) get(key string) (mapping.Result, bool) {
 	return r, ok
 }
 
-// peek looks key up without counting (a second look by the same call).
-func (c *responseCache) peek(key string) (mapping.Result, bool) {
+// peek looks key up without counting (a second look by the same call). An
+// entry made under another config than cfg (before a reload) is not found.
+func (c *responseCache) peek(key string, cfg *configs.Config) (*cachedResult, bool) {
+	now := c.now() // outside the lock: the clock may take time
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	v, ok := c.lru.Get(key)
 	if !ok {
-		return mapping.Result{}, false
+		return nil, false
 	}
-	if !c.now().Before(v.expires) {
+	if !now.Before(v.expires) {
 		c.lru.Remove(key)
-		return mapping.Result{}, false
+		return nil, false
 	}
-	return v.result, true
+	if v.encoded.cfg != cfg {
+		return nil, false // the call will store a new answer
+	}
+	return v, true
 }
 
-func (c *responseCache) put(key string, r mapping.Result, ttl time.Duration) {
-	size := resultSize(r)
+// put stores enc for ttl.
+func (c *responseCache) put(key string, enc *encodedResult, ttl time.Duration) {
+	size := resultSize(enc)
 	if size > c.maxBytes {
 		return
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.lru.Remove(key)
-	if c.lru.Add(key, &cachedResult{result: r, expires: c.now().Add(ttl), size: size}) {
+	if c.lru.Add(key, &cachedResult{encoded: enc, expires: c.now().Add(ttl), size: size}) {
 		c.evictions.Add(1) // over max_entries
 	}
 	c.bytes += size
@@ -249,6 +262,7 @@ func (c *responseCache) stats() (entries int, bytes int64) {
 // waited for it.
 type fetched struct {
 	shaped  mapping.Result
+	encoded *encodedResult // set when the answer was stored, or read from the cache (shaped then empty)
 	status  int
 	header  http.Header // the upstream's; nil once stored
 	outcome string
@@ -321,8 +335,8 @@ func (fs *flights) leave(key string, f *flight) {
 }
 
 // CacheStats returns the number of cached results and the bytes they are
-// accounted for (content plus a fixed overhead per entry); zero when no
-// tool is cached.
+// accounted for (the encoded result plus a fixed overhead per entry); zero
+// when no tool is cached.
 func (s *Server) CacheStats() (entries int, bytes int64) {
 	if s.cache == nil {
 		return 0, 0

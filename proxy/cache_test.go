@@ -3,9 +3,12 @@ package proxy
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -17,14 +20,14 @@ import (
 func TestCacheTTLAndBounds(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		c := newResponseCache(configs.CacheSpec{MaxEntries: 3, MaxBytes: 3 * (entryOverhead + 10)}, time.Now)
-		r := mapping.Result{Text: "0123456789"}
+		r := &encodedResult{json: []byte("0123456789")}
 		c.put("a", r, time.Minute)
 		time.Sleep(59 * time.Second)
-		if _, ok := c.get("a"); !ok {
+		if _, ok := c.get("a", nil); !ok {
 			t.Fatal("entry gone before its TTL")
 		}
 		time.Sleep(time.Second)
-		if _, ok := c.get("a"); ok {
+		if _, ok := c.get("a", nil); ok {
 			t.Fatal("entry served at its TTL")
 		}
 		if n, b := c.stats(); n != 0 || b != 0 {
@@ -33,18 +36,18 @@ func TestCacheTTLAndBounds(t *testing.T) {
 		for _, k := range []string{"a", "b", "c", "d"} {
 			c.put(k, r, time.Hour)
 		}
-		if _, ok := c.get("a"); ok {
+		if _, ok := c.get("a", nil); ok {
 			t.Error("the least recently used entry was not evicted at max_entries")
 		}
 		// A bigger entry pushes out by bytes.
-		c.put("big", mapping.Result{Text: strings.Repeat("x", 20)}, time.Hour)
+		c.put("big", &encodedResult{json: []byte(strings.Repeat("x", 20))}, time.Hour)
 		n, b := c.stats()
 		if b > 3*(entryOverhead+10) || n != 2 {
 			t.Errorf("after a big entry: %d entries, %d bytes (max %d)", n, b, 3*(entryOverhead+10))
 		}
 		// An entry bigger than the whole cache is not stored.
-		c.put("huge", mapping.Result{Text: strings.Repeat("x", 4096)}, time.Hour)
-		if _, ok := c.get("huge"); ok {
+		c.put("huge", &encodedResult{json: []byte(strings.Repeat("x", 4096))}, time.Hour)
+		if _, ok := c.get("huge", nil); ok {
 			t.Error("an entry over max_bytes was stored")
 		}
 	})
@@ -252,5 +255,87 @@ func TestQueueTimeoutIsNotAnUpstreamFailure(t *testing.T) {
 	resp.Body.Close()
 	if len(lt.slots) != 0 {
 		t.Error("closing the body did not free the slot")
+	}
+}
+
+// TestCacheHitsAreChecked: a call is authorized and its arguments checked
+// before the cache is read, on the fast path and through the SDK. Alice
+// fills shared entries; callers that may not make the call, or make it with
+// arguments their rules refuse, never get her cached answers.
+func TestCacheHitsAreChecked(t *testing.T) {
+	var calls atomic.Int64
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprint(w, `{"answer":"cached-for-alice"}`)
+	}))
+	defer up.Close()
+	const yaml = `
+auth:
+  mode: api_key
+  api_keys:
+    - { name: alice, key: alice-key-0123456789, scopes: [read] }
+    - { name: bob, key: bob-key-0123456789 }
+upstreams: { api: { url: "${UPSTREAM}" } }
+tools:
+  - name: allowed
+    upstream: api
+    path: /a/{id}
+    input: { type: object, properties: { id: { type: integer } }, required: [id] }
+    allow: 'claims.sub == "alice"'
+    cache: { ttl: 1h, scope: shared }
+  - name: scoped
+    upstream: api
+    path: /s/{id}
+    input: { type: object, properties: { id: { type: integer } }, required: [id] }
+    scopes: [read]
+    cache: { ttl: 1h, scope: shared }
+  - name: validated
+    upstream: api
+    path: /v/{id}
+    input: { type: object, properties: { id: { type: integer } }, required: [id] }
+    validate: [{ rule: 'claims.sub == "alice" || args.id != 1', message: only alice may ask for 1 }]
+    cache: { ttl: 1h, scope: shared }
+`
+	for _, fast := range []bool{true, false} {
+		t.Run(fmt.Sprintf("fast=%v", fast), func(t *testing.T) {
+			srv, _ := newTestServer(t, yaml, up.URL)
+			srv.noFastPath = !fast
+			front := httptest.NewServer(srv.Handler(t.Context()))
+			defer front.Close()
+			call := func(key, tool string, args string) (int, string) {
+				resp, body, err := postMCP(front.URL, `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"`+tool+`","arguments":`+args+`}}`,
+					map[string]string{"Authorization": "Bearer " + key, "MCP-Protocol-Version": "2025-11-25"})
+				if err != nil {
+					t.Fatal(err)
+				}
+				return resp.StatusCode, body
+			}
+			for _, tool := range []string{"allowed", "scoped", "validated"} {
+				calls.Store(0)
+				for range 2 {
+					if status, body := call("alice-key-0123456789", tool, `{"id":1}`); status != 200 || !strings.Contains(body, "cached-for-alice") {
+						t.Fatalf("alice calling %s: %d %s", tool, status, body)
+					}
+				}
+				if n := calls.Load(); n != 1 {
+					t.Fatalf("%s: %d upstream calls for two identical calls, want 1 (a cache hit)", tool, n)
+				}
+				status, body := call("bob-key-0123456789", tool, `{"id":1}`)
+				if strings.Contains(body, "cached-for-alice") {
+					t.Errorf("bob calling %s got alice's cached answer: %d %s", tool, status, body)
+				}
+				if status == 200 && !strings.Contains(body, `"isError":true`) {
+					t.Errorf("bob calling %s: %d %s, want a refusal", tool, status, body)
+				}
+				// Bad arguments are refused before the cache too.
+				if status, body := call("alice-key-0123456789", tool, `{"id":"1"}`); strings.Contains(body, "cached-for-alice") {
+					t.Errorf("alice calling %s with a bad argument got the cached answer: %d %s", tool, status, body)
+				}
+				if n := calls.Load(); n != 1 {
+					t.Errorf("%s: refused calls reached the upstream (%d calls)", tool, n)
+				}
+			}
+		})
 	}
 }

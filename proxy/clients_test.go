@@ -1,10 +1,14 @@
 package proxy
 
 import (
+	"bufio"
 	"context"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -130,5 +134,70 @@ func TestGoSDKClient(t *testing.T) {
 				t.Errorf("prompt without its argument: %v", err)
 			}
 		})
+	}
+}
+
+// TestIdleStatelessClientsHoldNoGoroutine: a stateless client that made a
+// call and keeps its connection open holds no goroutine of ours. What is
+// counted: runtime.NumGoroutine before and after n keep-alive connections
+// each make one tools/call (a cache hit, so no upstream connection is
+// opened) and stay open. net/http keeps one goroutine per open connection
+// (blocked reading the next request); anything of ours per client would
+// add at least n more. The client side is raw TCP, without goroutines. The
+// slack of 2 is for goroutines of earlier tests that may start meanwhile.
+func TestIdleStatelessClientsHoldNoGoroutine(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprint(w, `{"id":1}`)
+	}))
+	defer up.Close()
+	srv, _ := newTestServer(t, `
+upstreams: { api: { url: "${UPSTREAM}" } }
+tools:
+  - { name: get, upstream: api, path: /x, cache: { ttl: 1h } }
+`, up.URL)
+	front := httptest.NewServer(srv.Handler(t.Context()))
+	defer front.Close()
+	addr := strings.TrimPrefix(front.URL, "http://")
+	body := `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"get","arguments":{}}}`
+	request := fmt.Sprintf("POST /mcp HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\n"+
+		"Mcp-Protocol-Version: 2025-06-18\r\nContent-Length: %d\r\n\r\n%s", addr, len(body), body)
+	var conns []net.Conn
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	call := func() {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, c)
+		if _, err := io.WriteString(c, request); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != 200 || !strings.Contains(string(b), `"structuredContent"`) {
+			t.Fatalf("call: %d %s %v", resp.StatusCode, b, err)
+		}
+	}
+	call() // fills the cache, opens the upstream connection
+	before := runtime.NumGoroutine()
+	const n = 50
+	for range n {
+		call()
+	}
+	// The response is written after the handler's goroutines (net/http's
+	// background read among them) have ended: nothing is left to settle.
+	grown := runtime.NumGoroutine() - before
+	t.Logf("%d idle clients: %d more goroutines", n, grown)
+	if grown > n+2 {
+		t.Errorf("%d idle keep-alive clients added %d goroutines, want at most %d (net/http's, one per connection)", n, grown, n)
 	}
 }

@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"bytes"
 	"encoding/json"
 	"mime"
 	"net/http"
@@ -28,50 +27,39 @@ func (s *Server) fastCall(next http.Handler) http.Handler {
 		return next
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, ok := r.Context().Value(bodyKey{}).([]byte)
+		// callOf: checkBody read the body as a plain tools/call
+		// (parseCall); anything unusual is the SDK's.
+		msg, ok := callOf(r)
 		if !ok || r.Method != http.MethodPost || !fastVersions[r.Header.Get("Mcp-Protocol-Version")] || !fastHeaders(r) {
 			next.ServeHTTP(w, r)
 			return
 		}
-		var msg struct {
-			JSONRPC string          `json:"jsonrpc"`
-			ID      json.RawMessage `json:"id"`
-			Method  string          `json:"method"`
-			Params  struct {
-				Name      string          `json:"name"`
-				Arguments json.RawMessage `json:"arguments"`
-			} `json:"params"`
-		}
-		d := json.NewDecoder(bytes.NewReader(body))
-		d.DisallowUnknownFields() // _meta (progress), batches, extensions: the SDK's
-		if d.Decode(&msg) != nil || d.More() || msg.JSONRPC != "2.0" || msg.Method != "tools/call" || !plainID(msg.ID) {
-			next.ServeHTTP(w, r)
-			return
-		}
-		name := msg.Params.Name
-		e, ok := s.state.Load().tools[name]
+		e, ok := s.state.Load().tools[msg.name]
 		if !ok {
 			next.ServeHTTP(w, r)
 			return
 		}
 		// The handler runs on this request's context: no link to it is
 		// needed, and a client's own link header must not name another's.
-		r.Header.Del(requestLinkHeader)
+		delete(r.Header, requestLinkHeader) // the key is canonical: no Del
 		req := &mcp.CallToolRequest{
-			Params: &mcp.CallToolParamsRaw{Name: name, Arguments: msg.Params.Arguments},
+			Params: &mcp.CallToolParamsRaw{Name: msg.name, Arguments: msg.arguments},
 			Extra:  &mcp.RequestExtra{Header: r.Header, TokenInfo: auth.TokenInfoFromContext(r.Context())},
 		}
-		res := s.invoke(r.Context(), e, req, req.Params)
-		// MarshalJSON is json.Marshal's output (compact, HTML escaped):
-		// what an Encoder would write, without compacting it a second time.
-		result, err := res.MarshalJSON()
-		if err != nil {
-			writeRPCError(w, http.StatusInternalServerError, -32603, "encoding the result failed")
-			return
+		res, result := s.run(r.Context(), e, req, req.Params, true)
+		if result == nil {
+			// MarshalJSON is json.Marshal's output (compact, HTML
+			// escaped): what an Encoder would write, without compacting
+			// it a second time. A cached result was stored so encoded.
+			var err error
+			if result, err = res.MarshalJSON(); err != nil {
+				writeRPCError(w, http.StatusInternalServerError, -32603, "encoding the result failed")
+				return
+			}
 		}
-		buf := make([]byte, 0, len(result)+len(msg.ID)+len(`{"jsonrpc":"2.0","id":,"result":}`))
+		buf := make([]byte, 0, len(result)+len(msg.id)+len(`{"jsonrpc":"2.0","id":,"result":}`))
 		buf = append(buf, `{"jsonrpc":"2.0","id":`...)
-		buf = append(buf, msg.ID...)
+		buf = append(buf, msg.id...)
 		buf = append(buf, `,"result":`...)
 		buf = append(buf, result...)
 		buf = append(buf, '}')

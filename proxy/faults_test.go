@@ -155,6 +155,18 @@ tools:
 	if entries, _ := srv.cache.stats(); entries != 2 {
 		t.Errorf("cache has %d entries, want 2", entries)
 	}
+	// After a reload (the mapping may have changed), an answer cached
+	// before it is not used: the call is made again and its answer stored.
+	reloaded := *srv.state.Load().cfg // the same config, loaded again
+	if _, err := srv.Reload(&reloaded); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		callText(t, ctx, cs, "get", `{"a":2,"b":"x"}`)
+	}
+	if n := up.calls.Load(); n != 5 {
+		t.Errorf("after a reload: %d upstream calls, want 5 (one new, then a hit)", n)
+	}
 }
 
 func TestCacheRespectsUpstreamAndErrors(t *testing.T) {

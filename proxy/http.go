@@ -12,7 +12,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -168,8 +167,6 @@ func (s *Server) linkedContext(ctx context.Context, header http.Header) (context
 	return ctx, func() { stop(); cancel() }
 }
 
-var requestIDRE = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,128}$`)
-
 // requestID gives every request an id: the client's X-Request-Id when it
 // is a plain token, a random one otherwise. It is echoed in the response,
 // logged with each tool call and sent upstream, so one request can be
@@ -177,15 +174,30 @@ var requestIDRE = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,128}$`)
 func requestID(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := r.Header.Get("X-Request-Id")
-		if !requestIDRE.MatchString(id) {
+		if !plainRequestID(id) {
 			var b [12]byte
 			_, _ = rand.Read(b[:])
 			id = hex.EncodeToString(b[:])
-			r.Header.Set("X-Request-Id", id)
+			r.Header["X-Request-Id"] = []string{id} // canonical key: no Set
 		}
-		w.Header().Set("X-Request-Id", id)
+		w.Header()["X-Request-Id"] = []string{id}
 		h.ServeHTTP(w, r)
 	})
+}
+
+// plainRequestID reports whether id matches ^[A-Za-z0-9._:-]{1,128}$.
+func plainRequestID(id string) bool {
+	if len(id) == 0 || len(id) > 128 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		switch c := id[i]; {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '.', c == '_', c == ':', c == '-':
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // checkHost refuses requests that arrive over loopback with a Host that is
@@ -241,8 +253,38 @@ func (s *Server) capSessions(h http.Handler) http.Handler {
 	})
 }
 
-// bodyKey is where checkBody leaves the request body for later checks.
-type bodyKey struct{}
+// checkedBody is a POST body read and checked by checkBody: a reader for
+// the handlers below it, and the bytes for the checks that need them
+// (bodyOf). Carried as the request's Body, it costs one allocation, where a
+// context value would copy the request too.
+type checkedBody struct {
+	bytes.Reader
+	b []byte
+	// call is the body read as a plain tools/call (parseCall), when it is
+	// one (isCall).
+	call   callEnvelope
+	isCall bool
+}
+
+func (*checkedBody) Close() error { return nil }
+
+// bodyOf returns the body checkBody read: valid JSON of at most
+// max_request_bytes.
+func bodyOf(r *http.Request) ([]byte, bool) {
+	if cb, ok := r.Body.(*checkedBody); ok {
+		return cb.b, true
+	}
+	return nil, false
+}
+
+// callOf returns the body checkBody read as a plain tools/call
+// (parseCall), if it is one.
+func callOf(r *http.Request) (callEnvelope, bool) {
+	if cb, ok := r.Body.(*checkedBody); ok && cb.isCall {
+		return cb.call, true
+	}
+	return callEnvelope{}, false
+}
 
 // checkBody reads a POST body up to the request limit and answers 413 or a
 // JSON-RPC parse error (-32700) before the SDK sees it.
@@ -266,12 +308,17 @@ func (s *Server) checkBody(h http.Handler) http.Handler {
 			writeRPCError(w, http.StatusRequestEntityTooLarge, -32600, fmt.Sprintf("request body exceeds %d bytes", limit))
 			return
 		}
-		if !json.Valid(body) {
+		// A plain tools/call is read once, here: parseCall accepts only
+		// valid JSON. Anything else is checked to be JSON.
+		call, isCall := parseCall(body)
+		if !isCall && !json.Valid(body) {
 			writeRPCError(w, http.StatusBadRequest, -32700, "parse error: the request body is not valid JSON")
 			return
 		}
-		r.Body = io.NopCloser(bytes.NewReader(body))
-		h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), bodyKey{}, body)))
+		cb := &checkedBody{b: body, call: call, isCall: isCall}
+		cb.Reset(body)
+		r.Body = cb
+		h.ServeHTTP(w, r)
 	})
 }
 
@@ -311,7 +358,7 @@ func readAtMost(r io.Reader, size, limit int64) ([]byte, error) {
 func byProgress(plain, events http.Handler) http.Handler {
 	token := []byte(`"progressToken"`)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if body, ok := r.Context().Value(bodyKey{}).([]byte); ok && bytes.Contains(body, token) {
+		if body, ok := bodyOf(r); ok && bytes.Contains(body, token) {
 			events.ServeHTTP(w, r)
 			return
 		}

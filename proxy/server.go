@@ -342,6 +342,14 @@ func (s *Server) handler(name string) mcp.ToolHandler {
 // operation's through a dynamic catalog): trace, authorize, call, count,
 // log.
 func (s *Server) invoke(ctx context.Context, e *toolEntry, req *mcp.CallToolRequest, params *mcp.CallToolParamsRaw) *mcp.CallToolResult {
+	res, _ := s.run(ctx, e, req, params, false)
+	return res
+}
+
+// run is invoke. With wantJSON, a result whose encoding is at hand (a
+// cache hit) is returned as that encoding alone (res nil): the fast path
+// writes it as it is.
+func (s *Server) run(ctx context.Context, e *toolEntry, req *mcp.CallToolRequest, params *mcp.CallToolParamsRaw, wantJSON bool) (res *mcp.CallToolResult, encoded []byte) {
 	s.inflight.Add(1)
 	defer s.inflight.Add(-1)
 	name := e.tool.Name()
@@ -360,32 +368,37 @@ func (s *Server) invoke(ctx context.Context, e *toolEntry, req *mcp.CallToolRequ
 		// The upstream call may need it (auth type user_token).
 		ctx = authn.NewContext(ctx, c.id)
 	}
-	var res *mcp.CallToolResult
 	if s.authorize(ctx, c, e) {
-		res = s.call(ctx, e, c, params, header, progressNotes(ctx, req), &outcome, &status)
+		res, encoded = s.call(ctx, e, c, params, header, progressNotes(ctx, req), &outcome, &status, wantJSON)
 	} else {
 		outcome = "denied"
 		res = errorResult(e.cfg, name+": access denied")
 	}
-	s.metrics.toolCall(name, outcome, time.Since(start))
-	s.log.LogAttrs(ctx, slog.LevelInfo, "tool_call",
-		slog.String("request_id", header.Get("X-Request-Id")),
-		slog.String("caller", c.subject),
-		slog.String("tool", name),
-		slog.String("upstream", e.tool.Upstream()),
-		slog.Int("upstream_status", status),
-		slog.String("outcome", outcome),
-		slog.Duration("duration", time.Since(start)))
-	return res
+	took := time.Since(start)
+	s.metrics.toolCall(name, outcome, took)
+	// The line's attributes are made only for a logger that keeps it.
+	if s.log.Enabled(ctx, slog.LevelInfo) {
+		s.log.LogAttrs(ctx, slog.LevelInfo, "tool_call",
+			slog.String("request_id", header.Get("X-Request-Id")),
+			slog.String("caller", c.subject),
+			slog.String("tool", name),
+			slog.String("upstream", e.tool.Upstream()),
+			slog.Int("upstream_status", status),
+			slog.String("outcome", outcome),
+			slog.Duration("duration", took))
+	}
+	return res, encoded
 }
 
 // call runs one tool call for caller c. c.subject keys the cache and the
 // per-caller limits: the user the front door authenticated, or "" without
 // authentication (every caller is then the same caller).
-func (s *Server) call(ctx context.Context, e *toolEntry, c caller, params *mcp.CallToolParamsRaw, header http.Header, note func(float64, string), outcome *string, status *int) *mcp.CallToolResult {
+// With wantJSON, a result whose encoding is at hand is returned as that
+// encoding alone (see run).
+func (s *Server) call(ctx context.Context, e *toolEntry, c caller, params *mcp.CallToolParamsRaw, header http.Header, note func(float64, string), outcome *string, status *int, wantJSON bool) (*mcp.CallToolResult, []byte) {
 	if res := s.checkLimits(ctx, e, c.subject); res != nil {
 		*outcome = "rate_limited"
-		return res
+		return res, nil
 	}
 	r, err := e.tool.BuildRequest(params.Arguments, c.claims)
 	if err != nil {
@@ -397,45 +410,100 @@ func (s *Server) call(ctx context.Context, e *toolEntry, c caller, params *mcp.C
 		} else {
 			*outcome = "mapping_error"
 		}
-		return errorResult(e.cfg, fmt.Sprintf("%s: %v", e.tool.Name(), err))
+		return errorResult(e.cfg, fmt.Sprintf("%s: %v", e.tool.Name(), err)), nil
 	}
 	d := cachePolicy(e, r, c.subject, header, params.GetMeta())
 	if d.key == "" || s.cache == nil {
 		f := s.fetch(ctx, e, r, header, note)
 		*outcome, *status = f.outcome, f.status
-		return s.result(e, f.shaped)
+		return s.result(e, f.shaped), nil
 	}
 	if d.lookup {
-		if shaped, ok := s.cache.get(d.key); ok {
+		if hit, ok := s.cache.get(d.key, e.cfg); ok {
 			*outcome = "cache_hit"
 			note(100, "answered from the cache")
-			return s.result(e, shaped)
+			return s.answer(e, nil, hit.encoded, wantJSON)
 		}
 	}
 	f, shared, err := s.cache.do(ctx, d.key, func(ctx context.Context) fetched {
 		// A flight that ended between our lookup and our joining has
 		// stored its answer: use it rather than ask again.
 		if d.lookup {
-			if shaped, ok := s.cache.peek(d.key); ok {
-				return fetched{shaped: shaped, outcome: "cache_hit"}
+			if hit, ok := s.cache.peek(d.key, e.cfg); ok {
+				return fetched{encoded: hit.encoded, outcome: "cache_hit"}
 			}
 		}
 		f := s.fetch(ctx, e, r, header, note)
 		if ttl, ok := d.store(f.status, f.header, f.shaped); ok {
-			s.cache.put(d.key, f.shaped, ttl)
+			// Stored encoded: hits are written as they are, without
+			// making and encoding the result again.
+			if f.encoded = s.encode(e, f.shaped); f.encoded != nil {
+				s.cache.put(d.key, f.encoded, ttl)
+			}
 		}
 		f.header = nil
 		return f
 	})
 	if err != nil {
 		*outcome = "cancelled"
-		return errorResult(e.cfg, e.tool.Name()+": the call was cancelled")
+		return errorResult(e.cfg, e.tool.Name()+": the call was cancelled"), nil
 	}
 	*outcome, *status = f.outcome, f.status
 	if shared && f.outcome == "ok" {
 		*outcome = "cache_shared"
 	}
-	return s.result(e, f.shaped)
+	if f.outcome == "cache_hit" {
+		return s.answer(e, nil, f.encoded, wantJSON)
+	}
+	return s.answer(e, &f.shaped, f.encoded, wantJSON)
+}
+
+// answer is a call's result from its shaped answer (nil: none, a cache
+// hit) or its encoding enc (nil: none): with wantJSON, enc as it is when
+// there is one; else the result made from shaped, or decoded from enc.
+func (s *Server) answer(e *toolEntry, shaped *mapping.Result, enc *encodedResult, wantJSON bool) (*mcp.CallToolResult, []byte) {
+	switch {
+	case wantJSON && enc != nil:
+		return nil, enc.json
+	case shaped != nil:
+		return s.result(e, *shaped), nil
+	}
+	res, err := decodeResult(enc.json)
+	if err != nil {
+		return errorResult(e.cfg, e.tool.Name()+": reading the cached result failed"), nil
+	}
+	return res, nil
+}
+
+// decodeResult is the result b encodes, for the SDK to encode again: the
+// content as the SDK reads it, and structuredContent as it is (decoded
+// into a map it would lose the order of its keys and the digits of its
+// numbers).
+func decodeResult(b []byte) (*mcp.CallToolResult, error) {
+	var res mcp.CallToolResult
+	if err := res.UnmarshalJSON(b); err != nil {
+		return nil, err
+	}
+	if res.StructuredContent != nil {
+		var raw struct {
+			Structured json.RawMessage `json:"structuredContent"`
+		}
+		if err := json.Unmarshal(b, &raw); err != nil {
+			return nil, err
+		}
+		res.StructuredContent = raw.Structured
+	}
+	return &res, nil
+}
+
+// encode is the result of a shaped answer for e, encoded; nil if it cannot
+// be.
+func (s *Server) encode(e *toolEntry, shaped mapping.Result) *encodedResult {
+	b, err := s.result(e, shaped).MarshalJSON()
+	if err != nil {
+		return nil
+	}
+	return &encodedResult{cfg: e.cfg, json: b}
 }
 
 // checkLimits takes a token from the tool's and the caller's buckets and

@@ -72,9 +72,16 @@ func newTracing(version string) (*tracing, error) {
 	return t, nil
 }
 
+// traceparentHeader is W3C trace context's header, in canonical form.
+const traceparentHeader = "Traceparent"
+
 // startCall starts the server span of a call of tool, continuing the trace
 // context in header.
 func (t *tracing) startCall(ctx context.Context, header http.Header, tool, upstream string) (context.Context, trace.Span) {
+	if !t.enabled && len(header[traceparentHeader]) == 0 {
+		// No trace to record or carry on: nothing to extract or start.
+		return ctx, trace.SpanFromContext(ctx)
+	}
 	ctx = t.prop.Extract(ctx, propagation.HeaderCarrier(header))
 	if !t.enabled {
 		return t.tracer.Start(ctx, "")
@@ -86,6 +93,9 @@ func (t *tracing) startCall(ctx context.Context, header http.Header, tool, upstr
 // startUpstream starts the client span of an upstream request.
 func (t *tracing) startUpstream(ctx context.Context, method, upstream, host string) (context.Context, trace.Span) {
 	if !t.enabled {
+		if !trace.SpanContextFromContext(ctx).IsValid() {
+			return ctx, trace.SpanFromContext(ctx) // no trace to carry on
+		}
 		return t.tracer.Start(ctx, "")
 	}
 	return t.tracer.Start(ctx, method+" "+upstream, trace.WithSpanKind(trace.SpanKindClient),

@@ -96,3 +96,45 @@ func keys(m map[string]*tracepb.Span) string {
 	}
 	return strings.Join(out, ", ")
 }
+
+// TestTracingOffCarriesContext: with tracing off, a client's traceparent
+// still reaches the upstream (the trace continues through api2mcp), and a
+// call without one sends none.
+func TestTracingOffCarriesContext(t *testing.T) {
+	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "")
+	t.Setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "")
+	t.Setenv("OTEL_TRACES_EXPORTER", "")
+	var mu sync.Mutex
+	var got []string
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		got = append(got, r.Header.Get("Traceparent"))
+		mu.Unlock()
+		fmt.Fprint(w, "ok")
+	}))
+	defer up.Close()
+	srv, _ := newTestServer(t, `
+upstreams: { api: { url: "${UPSTREAM}" } }
+tools: [{ name: ping_api, upstream: api, path: /ping }]
+`, up.URL)
+	if srv.tracing.enabled {
+		t.Fatal("tracing is on")
+	}
+	front := httptest.NewServer(srv.Handler(t.Context()))
+	defer front.Close()
+	const parent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+	for _, h := range []map[string]string{{"Traceparent": parent}, nil} {
+		h2 := map[string]string{"MCP-Protocol-Version": "2025-11-25"}
+		for k, v := range h {
+			h2[k] = v
+		}
+		if _, _, err := postMCP(front.URL, `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"ping_api"}}`, h2); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(got) != 2 || got[0] != parent || got[1] != "" {
+		t.Errorf("upstream traceparents %q, want [%q \"\"]", got, parent)
+	}
+}

@@ -142,10 +142,6 @@ func (c *upstreamClient) do(ctx context.Context, r *mapping.Request, clientHeade
 		}
 		u.RawQuery += cred.Query.Encode()
 	}
-	var body io.Reader
-	if r.Body != nil {
-		body = bytes.NewReader(r.Body)
-	}
 	// The timeout bounds the whole call: every attempt, the waits between
 	// them, a wait for a concurrency slot and reading the body. A context
 	// deadline rather than http.Client.Timeout, which would replace the
@@ -156,10 +152,7 @@ func (c *upstreamClient) do(ctx context.Context, r *mapping.Request, clientHeade
 	// its context.
 	ctx, span := c.tracing.startUpstream(ctx, r.Method, c.cfg.Name, u.Hostname())
 	defer span.End()
-	req, err := http.NewRequestWithContext(ctx, r.Method, u.String(), body)
-	if err != nil {
-		return nil, &callError{msg: "building the upstream request failed"}
-	}
+	req := newRequest(ctx, r.Method, &u, r.Body)
 	req.Header = make(http.Header, len(r.Header)+len(c.cfg.Header)+4)
 	for k, v := range r.Header {
 		req.Header[k] = v
@@ -196,6 +189,7 @@ func (c *upstreamClient) do(ctx context.Context, r *mapping.Request, clientHeade
 	}
 	var userToken string
 	if c.userToken != nil {
+		var err error
 		userToken, err = c.userToken(ctx)
 		if err != nil {
 			return nil, &callError{msg: fmt.Sprintf("upstream %s needs your own login: %v", c.cfg.Name, err)}
@@ -244,6 +238,27 @@ func (c *upstreamClient) do(ctx context.Context, r *mapping.Request, clientHeade
 		}
 	}
 	return &response{status: resp.StatusCode, header: resp.Header, body: data}, nil
+}
+
+// newRequest is http.NewRequestWithContext for a URL already parsed (the
+// upstream's, with the mapped path and query added), without formatting and
+// parsing it again. method is a valid method (checked at load).
+func newRequest(ctx context.Context, method string, u *url.URL, body []byte) *http.Request {
+	// An empty URL parses at no cost; the request gets its context there.
+	req, _ := http.NewRequestWithContext(ctx, method, "", nil)
+	req.URL = u
+	req.Host = strings.TrimSuffix(u.Host, ":") // as NewRequest: no empty port
+	if body != nil {
+		req.ContentLength = int64(len(body))
+		req.Body = io.NopCloser(bytes.NewReader(body))
+		req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+		if len(body) == 0 {
+			// As NewRequest: an empty body is no body.
+			req.Body = http.NoBody
+			req.GetBody = func() (io.ReadCloser, error) { return http.NoBody, nil }
+		}
+	}
+	return req
 }
 
 // pathUnescaped decodes an escaped path for url.URL.Path; RawPath keeps the

@@ -32,6 +32,8 @@ type settings struct {
 	bodyBytes  int
 	maxEntries int
 	maxBytes   int64
+	idle       int
+	sessions   int
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -46,11 +48,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&s.bodyBytes, "body", 1024, "upstream response size in bytes")
 	fs.IntVar(&s.maxEntries, "max-entries", 10_000, "cache max_entries for the memory measurement")
 	fs.Int64Var(&s.maxBytes, "max-bytes", 64<<20, "cache max_bytes for the memory measurement")
+	fs.IntVar(&s.idle, "idle", 1000, "idle keep-alive clients for the per-client memory measurement")
+	fs.IntVar(&s.sessions, "sessions", 10_000, "stateful sessions for the per-session memory measurement (0: none)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	if s.clients < 1 || s.duration <= 0 || s.maxCalls < 1 || s.distinct < 1 || s.bodyBytes < 16 {
-		fmt.Fprintln(stderr, "api2mcp-bench: -c, -d, -n, -distinct must be positive and -body at least 16")
+	if s.clients < 1 || s.duration <= 0 || s.maxCalls < 1 || s.distinct < 1 || s.bodyBytes < 16 || s.idle < 1 || s.sessions < 0 {
+		fmt.Fprintln(stderr, "api2mcp-bench: -c, -d, -n, -distinct, -idle must be positive, -sessions not negative and -body at least 16")
 		return 2
 	}
 	if err := bench(ctx, s, stdout); err != nil {
@@ -66,9 +70,23 @@ type upstream struct {
 	calls   atomic.Int64
 	latency time.Duration
 	filler  string
+
+	floorOnce sync.Once
+	floor     []byte // the floor scenario's answer, made once
 }
 
 func (u *upstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == "/floor" {
+		// The floor scenario: a tools/call's POST answered without work.
+		io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("X-Request-Id", "0123456789abcdef01234567")
+		u.floorOnce.Do(func() {
+			u.floor = fmt.Appendf(nil, `{"jsonrpc":"2.0","id":1,"result":{"content":[{"type":"text","text":%q}],"structuredContent":%q}}`, u.filler, u.filler)
+		})
+		w.Write(u.floor)
+		return
+	}
 	u.calls.Add(1)
 	if u.latency > 0 {
 		time.Sleep(u.latency)
@@ -171,6 +189,24 @@ func bench(ctx context.Context, s settings, out io.Writer) error {
 		resp.Body.Close()
 		return err
 	}
+	// The same POST as a tools/call (body, headers), answered at once with
+	// about as many bytes: what any tools/call over HTTP costs at least.
+	floor := func(*rand.Rand) error {
+		req, err := http.NewRequest(http.MethodPost, upURL+"/floor", strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"get_item","arguments":{"id":1}}}`))
+		if err != nil {
+			return err
+		}
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json, text/event-stream")
+		req.Header.Set("Mcp-Protocol-Version", "2025-06-18")
+		resp, err := client.Do(req)
+		if err != nil {
+			return err
+		}
+		_, err = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return err
+	}
 	call := func(front, token, tool string, id func(*rand.Rand) int) func(*rand.Rand) error {
 		return func(rng *rand.Rand) error {
 			return toolCall(client, front, token, tool, id(rng))
@@ -188,6 +224,7 @@ func bench(ctx context.Context, s settings, out io.Writer) error {
 		fn   func(*rand.Rand) error
 	}{
 		{"direct upstream", direct},
+		{"POST floor", floor},
 		{"proxied", call(front, "", "get_item", one)},
 		{"proxied + JWT", call(authedFront, token, "get_item", one)},
 		{"proxied, cache hits", call(front, "", "get_item_cached", one)},
@@ -203,10 +240,12 @@ func bench(ctx context.Context, s settings, out io.Writer) error {
 		r.print(out, sc.name, base)
 		byName[sc.name] = r
 	}
-	direct0, proxied, withJWT, cached := byName["direct upstream"], byName["proxied"], byName["proxied + JWT"], byName["proxied, cache hits"]
+	direct0, floor0, proxied, withJWT, cached := byName["direct upstream"], byName["POST floor"], byName["proxied"], byName["proxied + JWT"], byName["proxied, cache hits"]
 	fmt.Fprintf(out, "ratios: proxied/direct %.2f (target ≥ 0.50), JWT/proxied %.2f (target ≥ 0.80), cache hits/direct %.2f (target > 1), added p99 %s (target ≤ 1ms)\n",
 		proxied.rate()/direct0.rate(), withJWT.rate()/proxied.rate(), cached.rate()/direct0.rate(),
 		(proxied.quantile(0.99) - direct0.quantile(0.99)).Round(time.Microsecond))
+	fmt.Fprintf(out, "against the POST floor: cache hits %.2f of its calls/s, %s CPU/call more; proxied %.2f of its calls/s\n",
+		cached.rate()/floor0.rate(), (cached.cpuPerCall() - floor0.cpuPerCall()).Round(100*time.Nanosecond), proxied.rate()/floor0.rate())
 
 	// A workload with repeats: ids drawn from a Zipf distribution over
 	// distinct values, as agents repeat a few calls often and many rarely.
@@ -226,7 +265,16 @@ func bench(ctx context.Context, s settings, out io.Writer) error {
 	fmt.Fprintf(out, "repeats: %d tool calls over %d distinct ids, %d upstream calls: hit ratio %.1f%%, %d upstream calls saved\n",
 		r.calls, s.distinct, upstreamCalls, 100*float64(r.calls-upstreamCalls)/float64(r.calls), r.calls-upstreamCalls)
 
-	return cacheMemory(ctx, s, out)
+	if err := cacheMemory(ctx, s, out); err != nil {
+		return err
+	}
+	if err := idleClients(ctx, s, out); err != nil {
+		return err
+	}
+	if s.sessions == 0 {
+		return nil
+	}
+	return sessionMemory(ctx, s, out)
 }
 
 // cacheMemory fills a fresh proxy's cache to its bounds (more distinct calls

@@ -11,12 +11,14 @@ import (
 // figure; the figures themselves are for people, not for assertions.
 func TestBenchRuns(t *testing.T) {
 	var out, errOut bytes.Buffer
-	code := run(context.Background(), []string{"-c", "2", "-d", "100ms", "-n", "200", "-latency", "0", "-distinct", "20", "-max-entries", "50", "-max-bytes", "1048576"}, &out, &errOut)
+	code := run(context.Background(), []string{"-c", "2", "-d", "100ms", "-n", "200", "-latency", "0", "-distinct", "20", "-max-entries", "50", "-max-bytes", "1048576", "-idle", "20", "-sessions", "30"}, &out, &errOut)
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut.String())
 	}
 	for _, want := range []string{
 		`(?m)^direct upstream +\d+ +\d+ `,
+		`(?m)^POST floor +\d+ +\d+ `,
+		`(?m)^against the POST floor: cache hits \d+\.\d+ of its calls/s, -?[0-9.]+(ns|µs|ms|s) CPU/call more; proxied \d+\.\d+ of its calls/s$`,
 		`(?m)^proxied +\d+ +\d+ `,
 		`(?m)^proxied \+ JWT +\d+ +\d+ .* \d+(\.\d+)?(ns|µs|ms) +\d+\.\d +\d+\.\d+x +\d+\.\d+x$`,
 		`(?m)^proxied, cache hits +\d+ +\d+ `,
@@ -25,6 +27,8 @@ func TestBenchRuns(t *testing.T) {
 		`(?m)^ratios: proxied/direct \d+\.\d+ .*, JWT/proxied \d+\.\d+ .*, cache hits/direct \d+\.\d+ .*, added p99 -?[0-9.]+(ns|µs|ms|s)? `,
 		`repeats: \d+ tool calls over 20 distinct ids, \d+ upstream calls: hit ratio \d+\.\d%, \d+ upstream calls saved`,
 		`cache at its bounds \(max_entries 50, max_bytes 1048576\): 55 calls made, 50 entries`,
+		`(?m)^idle stateless clients: 20 keep-alive connections after one call each: -?\d+\.\d KiB of heap and stacks and -?\d+\.\d+ goroutines each`,
+		`(?m)^stateful sessions: 29 opened in \S+ \(30 in all\): -?\d+\.\d KiB of heap and stacks and -?\d+\.\d+ goroutines each, -?\d+\.\d MiB for all$`,
 	} {
 		if !regexp.MustCompile(want).MatchString(out.String()) {
 			t.Errorf("output lacks %s:\n%s", want, out.String())
@@ -34,7 +38,9 @@ func TestBenchRuns(t *testing.T) {
 
 func TestBenchRejectsBadFlags(t *testing.T) {
 	var out, errOut bytes.Buffer
-	if code := run(context.Background(), []string{"-c", "0"}, &out, &errOut); code != 2 {
-		t.Errorf("-c 0: exit %d, want 2", code)
+	for _, args := range [][]string{{"-c", "0"}, {"-idle", "0"}, {"-sessions", "-1"}} {
+		if code := run(context.Background(), args, &out, &errOut); code != 2 {
+			t.Errorf("%v: exit %d, want 2", args, code)
+		}
 	}
 }

@@ -209,6 +209,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		}
 		return 0
 	default: // serve
+		tuneGC(logger, os.Getenv, os.ReadFile)
 		ln, err := net.Listen("tcp", cfg.Server.Listen)
 		if err != nil {
 			fmt.Fprintf(stderr, "api2mcp serve: %v\n", err)
