@@ -34,6 +34,7 @@ type settings struct {
 	maxBytes   int64
 	idle       int
 	sessions   int
+	rate       int
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -50,11 +51,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.Int64Var(&s.maxBytes, "max-bytes", 64<<20, "cache max_bytes for the memory measurement")
 	fs.IntVar(&s.idle, "idle", 1000, "idle keep-alive clients for the per-client memory measurement")
 	fs.IntVar(&s.sessions, "sessions", 10_000, "stateful sessions for the per-session memory measurement (0: none)")
+	fs.IntVar(&s.rate, "rate", 1000, "calls/s of the fixed-rate latency measurement, spread over the clients (0: none)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	if s.clients < 1 || s.duration <= 0 || s.maxCalls < 1 || s.distinct < 1 || s.bodyBytes < 16 || s.idle < 1 || s.sessions < 0 {
-		fmt.Fprintln(stderr, "api2mcp-bench: -c, -d, -n, -distinct, -idle must be positive, -sessions not negative and -body at least 16")
+	if s.clients < 1 || s.duration <= 0 || s.maxCalls < 1 || s.distinct < 1 || s.bodyBytes < 16 || s.idle < 1 || s.sessions < 0 || s.rate < 0 {
+		fmt.Fprintln(stderr, "api2mcp-bench: -c, -d, -n, -distinct, -idle must be positive, -sessions and -rate not negative and -body at least 16")
 		return 2
 	}
 	if err := bench(ctx, s, stdout); err != nil {
@@ -247,6 +249,25 @@ func bench(ctx context.Context, s settings, out io.Writer) error {
 	fmt.Fprintf(out, "against the POST floor: cache hits %.2f of its calls/s, %s CPU/call more; proxied %.2f of its calls/s\n",
 		cached.rate()/floor0.rate(), (cached.cpuPerCall() - floor0.cpuPerCall()).Round(100*time.Nanosecond), proxied.rate()/floor0.rate())
 
+	// Latency added at a fixed rate below saturation: with every client
+	// calling as fast as it can, p99 is mostly the queue of a saturated
+	// machine (and a costlier call queues longer); at a fixed rate it is
+	// the time a call itself takes.
+	if s.rate > 0 {
+		pd, err := paced(ctx, s, direct)
+		if err != nil {
+			return fmt.Errorf("direct at a fixed rate: %w", err)
+		}
+		pp, err := paced(ctx, s, call(front, "", "get_item", one))
+		if err != nil {
+			return fmt.Errorf("proxied at a fixed rate: %w", err)
+		}
+		fmt.Fprintf(out, "at a fixed %d calls/s from %d clients: direct p50 %s p99 %s (%d calls), proxied p50 %s p99 %s (%d calls): added p50 %s, added p99 %s (target ≤ 1ms)\n",
+			s.rate, s.clients, pd.quantile(0.5).Round(time.Microsecond), pd.quantile(0.99).Round(time.Microsecond), pd.calls,
+			pp.quantile(0.5).Round(time.Microsecond), pp.quantile(0.99).Round(time.Microsecond), pp.calls,
+			(pp.quantile(0.5) - pd.quantile(0.5)).Round(time.Microsecond), (pp.quantile(0.99) - pd.quantile(0.99)).Round(time.Microsecond))
+	}
+
 	// A workload with repeats: ids drawn from a Zipf distribution over
 	// distinct values, as agents repeat a few calls often and many rarely.
 	// Ids are offset so that no entry from the scenarios above is reused.
@@ -410,6 +431,68 @@ func (r result) print(out io.Writer, name string, base result) {
 	}
 	fmt.Fprintf(out, "%-22s %10d %10.0f %10s %10s %10s %8s %8.2fx %9s\n", name, r.calls, r.rate(),
 		r.quantile(0.50).Round(time.Microsecond), r.quantile(0.99).Round(time.Microsecond), cpu, mem, r.rate()/base.rate(), cpuRatio)
+}
+
+// paced runs fn from s.clients goroutines at s.rate calls/s in all, for
+// s.duration (at most s.maxCalls calls), each client on its own schedule;
+// a client that falls behind skips the slots it missed rather than
+// bursting. Latency is measured from each call's start.
+func paced(ctx context.Context, s settings, fn func(*rand.Rand) error) (result, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.duration)
+	defer cancel()
+	interval := time.Duration(float64(time.Second) * float64(s.clients) / float64(s.rate))
+	var started atomic.Int64
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var all []time.Duration
+	var firstErr error
+	begin := time.Now()
+	for w := range s.clients {
+		wg.Go(func() {
+			rng := rand.New(rand.NewPCG(uint64(w), 7))
+			next := begin.Add(interval * time.Duration(w) / time.Duration(s.clients))
+			var mine []time.Duration
+			timer := time.NewTimer(0)
+			defer timer.Stop()
+			for started.Add(1) <= int64(s.maxCalls) {
+				timer.Reset(time.Until(next))
+				select {
+				case <-ctx.Done():
+				case <-timer.C:
+				}
+				if ctx.Err() != nil {
+					break
+				}
+				t0 := time.Now()
+				if err := fn(rng); err != nil {
+					mu.Lock()
+					if firstErr == nil && ctx.Err() == nil {
+						firstErr = err
+					}
+					mu.Unlock()
+					cancel()
+					break
+				}
+				mine = append(mine, time.Since(t0))
+				next = next.Add(interval)
+				if now := time.Now(); next.Before(now) {
+					next = now
+				}
+			}
+			mu.Lock()
+			all = append(all, mine...)
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return result{}, firstErr
+	}
+	if len(all) == 0 {
+		return result{}, errors.New("no call completed")
+	}
+	slices.Sort(all)
+	return result{calls: int64(len(all)), elapsed: time.Since(begin), latencies: all, cpu: -1, rss: -1}, nil
 }
 
 // load runs fn from s.clients goroutines until s.duration has passed or
