@@ -20,6 +20,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"go.etcd.io/bbolt"
+
+	"github.com/api2mcp/api2mcp/internal/redistest"
 )
 
 // A fixture opens fresh, empty stores of one kind for the conformance
@@ -652,7 +654,7 @@ func newClock() *clock {
 func (c *clock) now() time.Time          { return time.Unix(0, c.ns.Load()) }
 func (c *clock) advance(d time.Duration) { c.ns.Add(int64(d)) }
 
-const redisTestPassword = "redis-test-password"
+const redisTestPassword = redistest.Password
 
 func redisURL(addr string) string { return "redis://:" + redisTestPassword + "@" + addr + "/0" }
 
@@ -668,41 +670,8 @@ func redisAddr(t testing.TB) (string, bool) {
 	return startRedis(t), true
 }
 
-// startRedis runs a redis-server on a free 127.0.0.1 port for the test and
-// returns its address. Without redis-server on PATH the test is skipped,
-// unless REDIS_TESTS_REQUIRED is set (as .ci/run does), when it fails.
-// (A copy of proxy's.)
-func startRedis(t testing.TB) string {
-	t.Helper()
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		if os.Getenv("REDIS_TESTS_REQUIRED") != "" {
-			t.Fatal("redis-server is not on PATH and REDIS_TESTS_REQUIRED is set")
-		}
-		t.Skip("redis-server is not on PATH (.ci/run installs it)")
-	}
-	addr := closedAddr(t)
-	_, port, _ := net.SplitHostPort(addr)
-	cmd := exec.Command(bin, "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--protected-mode", "yes", "--requirepass", redisTestPassword)
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-	})
-	for deadline := time.Now().Add(10 * time.Second); ; {
-		c, err := net.DialTimeout("tcp", addr, time.Second)
-		if err == nil {
-			c.Close()
-			return addr
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("redis-server did not listen on %s: %v", addr, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
+// startRedis runs a redis-server for the test (see redistest.Start).
+func startRedis(t testing.TB) string { return redistest.Start(t) }
 
 // closedAddr is a 127.0.0.1 address where nothing listens.
 func closedAddr(t testing.TB) string {

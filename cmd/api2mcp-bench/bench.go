@@ -438,66 +438,53 @@ func (r result) print(out io.Writer, name string, base result) {
 // a client that falls behind skips the slots it missed rather than
 // bursting. Latency is measured from each call's start.
 func paced(ctx context.Context, s settings, fn func(*rand.Rand) error) (result, error) {
-	ctx, cancel := context.WithTimeout(ctx, s.duration)
-	defer cancel()
 	interval := time.Duration(float64(time.Second) * float64(s.clients) / float64(s.rate))
-	var started atomic.Int64
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var all []time.Duration
-	var firstErr error
-	begin := time.Now()
-	for w := range s.clients {
-		wg.Go(func() {
-			rng := rand.New(rand.NewPCG(uint64(w), 7))
-			next := begin.Add(interval * time.Duration(w) / time.Duration(s.clients))
-			var mine []time.Duration
-			timer := time.NewTimer(0)
-			defer timer.Stop()
-			for started.Add(1) <= int64(s.maxCalls) {
-				timer.Reset(time.Until(next))
-				select {
-				case <-ctx.Done():
-				case <-timer.C:
-				}
-				if ctx.Err() != nil {
-					break
-				}
-				t0 := time.Now()
-				if err := fn(rng); err != nil {
-					mu.Lock()
-					if firstErr == nil && ctx.Err() == nil {
-						firstErr = err
-					}
-					mu.Unlock()
-					cancel()
-					break
-				}
-				mine = append(mine, time.Since(t0))
-				next = next.Add(interval)
-				if now := time.Now(); next.Before(now) {
-					next = now
-				}
+	r, err := drive(ctx, s, fn, func(w int, begin time.Time) func(ctx context.Context) bool {
+		next := begin.Add(interval * time.Duration(w) / time.Duration(s.clients))
+		timer := time.NewTimer(0)
+		return func(ctx context.Context) bool {
+			timer.Reset(time.Until(next))
+			select {
+			case <-ctx.Done():
+				timer.Stop()
+				return false
+			case <-timer.C:
 			}
-			mu.Lock()
-			all = append(all, mine...)
-			mu.Unlock()
-		})
-	}
-	wg.Wait()
-	if firstErr != nil {
-		return result{}, firstErr
-	}
-	if len(all) == 0 {
-		return result{}, errors.New("no call completed")
-	}
-	slices.Sort(all)
-	return result{calls: int64(len(all)), elapsed: time.Since(begin), latencies: all, cpu: -1, rss: -1}, nil
+			next = next.Add(interval)
+			if now := time.Now(); next.Before(now) {
+				next = now
+			}
+			return true
+		}
+	})
+	r.cpu, r.rss = -1, -1
+	return r, err
 }
 
-// load runs fn from s.clients goroutines until s.duration has passed or
-// s.maxCalls calls were made; the first error stops it.
+// load runs fn from s.clients goroutines, each calling again as soon as
+// its call returns, until s.duration has passed or s.maxCalls calls were
+// made; the first error stops it.
 func load(ctx context.Context, s settings, fn func(*rand.Rand) error) (result, error) {
+	cpu0, cpuOK := cpuTime()
+	r, err := drive(ctx, s, fn, nil)
+	if err != nil {
+		return r, err
+	}
+	cpu1, _ := cpuTime()
+	r.cpu, r.rss = cpu1-cpu0, -1
+	if !cpuOK {
+		r.cpu = -1
+	}
+	if m, ok := rss(); ok {
+		r.rss = m
+	}
+	return r, nil
+}
+
+// drive runs fn from s.clients goroutines for s.duration or s.maxCalls
+// calls; pace, when set, makes each client's wait before a call (false:
+// stop). The first error stops every client.
+func drive(ctx context.Context, s settings, fn func(*rand.Rand) error, pace func(w int, begin time.Time) func(context.Context) bool) (result, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.duration)
 	defer cancel()
 	var started atomic.Int64
@@ -505,13 +492,16 @@ func load(ctx context.Context, s settings, fn func(*rand.Rand) error) (result, e
 	var mu sync.Mutex
 	var all []time.Duration
 	var firstErr error
-	cpu0, cpuOK := cpuTime()
 	begin := time.Now()
 	for w := range s.clients {
 		wg.Go(func() {
 			rng := rand.New(rand.NewPCG(uint64(w), 42))
+			wait := func(ctx context.Context) bool { return ctx.Err() == nil }
+			if pace != nil {
+				wait = pace(w, begin)
+			}
 			var mine []time.Duration
-			for ctx.Err() == nil && started.Add(1) <= int64(s.maxCalls) {
+			for started.Add(1) <= int64(s.maxCalls) && wait(ctx) {
 				t0 := time.Now()
 				if err := fn(rng); err != nil {
 					mu.Lock()
@@ -531,7 +521,6 @@ func load(ctx context.Context, s settings, fn func(*rand.Rand) error) (result, e
 	}
 	wg.Wait()
 	elapsed := time.Since(begin)
-	cpu1, _ := cpuTime()
 	if firstErr != nil {
 		return result{}, firstErr
 	}
@@ -539,12 +528,5 @@ func load(ctx context.Context, s settings, fn func(*rand.Rand) error) (result, e
 		return result{}, errors.New("no call completed")
 	}
 	slices.Sort(all)
-	r := result{calls: int64(len(all)), elapsed: elapsed, latencies: all, cpu: cpu1 - cpu0, rss: -1}
-	if !cpuOK {
-		r.cpu = -1
-	}
-	if m, ok := rss(); ok {
-		r.rss = m
-	}
-	return r, nil
+	return result{calls: int64(len(all)), elapsed: elapsed, latencies: all}, nil
 }
