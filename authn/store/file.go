@@ -156,47 +156,25 @@ func (f *File) Put(ctx context.Context, key string, value []byte, ttl time.Durat
 // Take implements [Store.Take]. bbolt runs one write transaction at a time,
 // so the read and the delete are one step.
 func (f *File) Take(ctx context.Context, key string) ([]byte, error) {
-	if err := checkKey(key); err != nil {
-		return nil, err
-	}
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	now := f.now().UnixNano()
-	var (
-		val   []byte
-		found bool
-	)
-	err := f.db.Update(func(tx *bbolt.Tx) error {
-		b := tx.Bucket(bucket)
-		raw := b.Get([]byte(key))
-		if raw == nil {
-			return nil
-		}
-		v, ok, err := decode(raw, now)
-		if err != nil {
-			return err
-		}
-		if ok {
-			val, found = bytes.Clone(v), true
-		}
-		return b.Delete([]byte(key)) // expired or taken, it goes
-	})
-	if err != nil {
-		return nil, fmt.Errorf("store: take: %w", err)
-	}
-	if !found {
-		return nil, ErrNotFound
-	}
-	return val, nil
+	return f.replace(ctx, "take", key, nil)
 }
 
 // Swap implements [Store.Swap], in one write transaction like Take.
 func (f *File) Swap(ctx context.Context, key string, value []byte) ([]byte, error) {
-	if err := checkKey(key); err != nil {
+	if err := checkValue(value); err != nil {
 		return nil, err
 	}
-	if err := checkValue(value); err != nil {
+	if value == nil {
+		value = []byte{} // nil would mean delete to replace
+	}
+	return f.replace(ctx, "swap", key, value)
+}
+
+// replace reads the live value of key and, in the same write transaction,
+// puts value in its place with the same expiry, or deletes it when value is
+// nil. An expired entry met on the way is deleted; ErrNotFound then.
+func (f *File) replace(ctx context.Context, op, key string, value []byte) ([]byte, error) {
+	if err := checkKey(key); err != nil {
 		return nil, err
 	}
 	if err := ctx.Err(); err != nil {
@@ -217,15 +195,18 @@ func (f *File) Swap(ctx context.Context, key string, value []byte) ([]byte, erro
 		if err != nil {
 			return err
 		}
-		if !ok {
-			return b.Delete([]byte(key))
+		if !ok || value == nil {
+			if ok {
+				old, found = bytes.Clone(v), true
+			}
+			return b.Delete([]byte(key)) // expired or taken, it goes
 		}
 		old, found = bytes.Clone(v), true
 		expiry := int64(binary.BigEndian.Uint64(raw))
 		return b.Put([]byte(key), encode(expiry, value))
 	})
 	if err != nil {
-		return nil, fmt.Errorf("store: swap: %w", err)
+		return nil, fmt.Errorf("store: %s: %w", op, err)
 	}
 	if !found {
 		return nil, ErrNotFound
