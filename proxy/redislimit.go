@@ -66,7 +66,9 @@ func newRedisBuckets(rawURL string, log *slog.Logger, now func() time.Time) (*re
 	opts.DialTimeout = redisDialTimeout
 	opts.ReadTimeout = redisIOTimeout
 	opts.WriteTimeout = redisIOTimeout
-	opts.MaxRetries = 0
+	// No retry (go-redis reads 0 as its default of 3): a script retried
+	// after a lost reply would take a second token for one call.
+	opts.MaxRetries = -1
 	opts.DialerRetries = 1
 	opts.ContextTimeoutEnabled = true
 	// go-redis logs dial failures to stderr through a process-wide logger;
