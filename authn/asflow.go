@@ -17,11 +17,12 @@ import (
 
 // The login, step by step:
 //
-//  1. GET /authorize: the client and its redirect URI are checked before
-//     anything else (a bad one gets a page, never a redirect); then the
-//     request (PKCE S256, scopes, resource), whose errors go back to the
-//     client. A login record is stored under a fresh state, the browser gets
-//     a cookie bound to it, and is sent to the provider.
+//  1. GET /authorize: the client and its redirect URI, then the request
+//     (PKCE S256, scopes, resource); every error here gets a page, never a
+//     redirect (the user has done nothing yet, and anyone can register a
+//     client). A login record is stored under a fresh state, the browser
+//     gets a cookie bound to it, and is sent to the provider. Errors after
+//     the provider's answer go back to the client's redirect URI.
 //  2. GET /callback: the state names the login record, taken once; the
 //     cookie must match. The provider's code is exchanged, the user looked
 //     up and checked against the allowed set; the consent page is shown.
