@@ -204,9 +204,9 @@ func newAuthServer(spec ASSpec, resource string, o *Options, fail func(field, fo
 		dcr:        spec.DynamicRegistration == nil || *spec.DynamicRegistration,
 		now:        o.Now,
 		log:        o.Logger,
+		sessionTTL: spec.SessionTTL,
 		checked:    map[string]checkedToken{},
 		revoked:    map[string]time.Time{},
-		sessionTTL: spec.SessionTTL,
 	}
 	s.registrations = newAddrLimiter(registrationsPerMinute, s.now)
 	if s.accessTTL == 0 {
@@ -215,13 +215,13 @@ func newAuthServer(spec ASSpec, resource string, o *Options, fail func(field, fo
 	if s.refreshTTL == 0 {
 		s.refreshTTL = DefaultRefreshTokenTTL
 	}
-	if s.accessTTL < 0 || s.accessTTL > 24*time.Hour {
-		fail("authorization_server.access_token_ttl", "must be between 1s and 24h")
-	}
 	if s.sessionTTL == 0 {
 		s.sessionTTL = DefaultSessionTTL
 	}
-	if s.refreshTTL < 0 || s.refreshTTL < s.accessTTL {
+	if s.accessTTL < time.Second || s.accessTTL > 24*time.Hour {
+		fail("authorization_server.access_token_ttl", "must be between 1s and 24h")
+	}
+	if s.refreshTTL < s.accessTTL {
 		fail("authorization_server.refresh_token_ttl", "must be positive and at least access_token_ttl")
 	}
 	if s.sessionTTL < s.refreshTTL {
