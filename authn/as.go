@@ -88,6 +88,7 @@ type authServer struct {
 	secure     bool     // cookies are Secure (public_url is https)
 	now        func() time.Time
 	log        *slog.Logger
+	onEvent    func(event string)
 	metadata   []byte
 
 	// checked are access tokens recently found valid, by store key;
@@ -204,6 +205,7 @@ func newAuthServer(spec ASSpec, resource string, o *Options, fail func(field, fo
 		dcr:        spec.DynamicRegistration == nil || *spec.DynamicRegistration,
 		now:        o.Now,
 		log:        o.Logger,
+		onEvent:    o.OnEvent,
 		sessionTTL: spec.SessionTTL,
 		checked:    map[string]checkedToken{},
 		revoked:    map[string]time.Time{},
@@ -352,6 +354,13 @@ func (s *authServer) routes() map[string]http.Handler {
 		r["/register"] = cors(s.needStore(s.register))
 	}
 	return r
+}
+
+// event tells OnEvent, if set.
+func (s *authServer) event(name string) {
+	if s.onEvent != nil {
+		s.onEvent(name)
+	}
 }
 
 // needStore answers 503 until the state is open (Authenticator.Open).

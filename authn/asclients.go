@@ -401,6 +401,7 @@ func (s *authServer) register(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.log.LogAttrs(r.Context(), slog.LevelInfo, "auth_client_registered", slog.String("client_id", c.ID), slog.String("client_name", c.Name))
+	s.event("client_registered")
 	resp := map[string]any{
 		"client_id":                  c.ID,
 		"client_id_issued_at":        c.IssuedAt,

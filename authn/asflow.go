@@ -183,6 +183,7 @@ func (s *authServer) callback(w http.ResponseWriter, r *http.Request) {
 		var na *notAllowedError
 		if errors.As(err, &na) {
 			s.log.LogAttrs(ctx, slog.LevelWarn, "auth_login_rejected", slog.String("reason", "user_not_allowed"), slog.String("user", na.user))
+			s.event("login_refused")
 			back("access_denied", "this account is not allowed to use this server")
 			return
 		}
@@ -253,6 +254,7 @@ func (s *authServer) consent(w http.ResponseWriter, r *http.Request) {
 	}
 	s.clearCookie(w, rec.Cookie)
 	if r.PostForm.Get("action") != "approve" {
+		s.event("consent_denied")
 		redirectWithError(w, r, rec.RedirectURI, rec.State, s.issuer, "access_denied", "the user denied the request")
 		return
 	}
@@ -280,6 +282,7 @@ func (s *authServer) consent(w http.ResponseWriter, r *http.Request) {
 	}
 	s.clients.touch(ctx, rec.ClientID)
 	s.log.LogAttrs(ctx, slog.LevelInfo, "auth_granted", slog.String("user", rec.User.ID), slog.String("client_id", rec.ClientID))
+	s.event("login")
 	v := url.Values{"code": {code}, "iss": {s.issuer}}
 	if rec.State != "" {
 		v.Set("state", rec.State)

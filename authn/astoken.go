@@ -173,6 +173,7 @@ func (s *authServer) redeemCode(ctx context.Context, c *client, form map[string]
 	if rec.Used {
 		s.revokeGrant(ctx, rec.Grant.ID)
 		s.log.LogAttrs(ctx, slog.LevelWarn, "auth_code_replay", slog.String("client_id", c.ID), slog.String("action", "grant revoked"))
+		s.event("code_replay")
 		return nil, badRequest("invalid_grant", "the code was already used; what it issued is revoked")
 	}
 	// The code is used up whatever follows: a code tried with the wrong
@@ -215,7 +216,11 @@ func (s *authServer) redeemCode(ctx context.Context, c *client, form map[string]
 		s.revokeGrant(ctx, g.ID)
 		return nil, s.unavailable(ctx, err)
 	}
-	return s.issue(ctx, &g, g.Scopes)
+	resp, te := s.issue(ctx, &g, g.Scopes)
+	if te == nil {
+		s.event("code_redeemed")
+	}
+	return resp, te
 }
 
 func (s *authServer) redeemRefresh(ctx context.Context, c *client, form map[string][]string) (map[string]any, *tokenError) {
@@ -243,6 +248,7 @@ func (s *authServer) redeemRefresh(ctx context.Context, c *client, form map[stri
 		// §4.14.2); both must log in again.
 		s.revokeGrant(ctx, cur.Grant)
 		s.log.LogAttrs(ctx, slog.LevelWarn, "auth_refresh_reuse", slog.String("client_id", c.ID), slog.String("action", "grant revoked"))
+		s.event("refresh_reuse")
 		return nil, badRequest("invalid_grant", "the refresh token was already used; the authorization is revoked")
 	}
 	if cur.Used {
@@ -294,6 +300,8 @@ func (s *authServer) redeemRefresh(ctx context.Context, c *client, form map[stri
 	if te != nil {
 		// Nothing was issued: the token may be used again.
 		s.store.Swap(ctx, key, old)
+	} else {
+		s.event("token_refreshed")
 	}
 	return resp, te
 }
@@ -379,6 +387,7 @@ func (s *authServer) revoke(w http.ResponseWriter, r *http.Request) {
 	case strings.HasPrefix(tok, refreshPrefix):
 		var rec refreshRecord
 		if err := s.get(ctx, hashKey(keyRefresh, tok), &rec); err == nil && rec.ClientID == c.ID {
+			s.event("revoked")
 			s.revokeGrant(ctx, rec.Grant)
 			s.store.Delete(ctx, hashKey(keyRefresh, tok))
 		}
@@ -388,6 +397,7 @@ func (s *authServer) revoke(w http.ResponseWriter, r *http.Request) {
 		if err := s.get(ctx, hashKey(keyAccess, tok), &rec); err == nil && s.get(ctx, keyGrant+rec.Grant, &g) == nil && g.ClientID == c.ID {
 			s.store.Delete(ctx, hashKey(keyAccess, tok))
 			s.forget(hashKey(keyAccess, tok), "")
+			s.event("revoked")
 		}
 	}
 	noStore(w)

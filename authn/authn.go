@@ -36,6 +36,11 @@ type Options struct {
 	// OnReject, when set, is told the reason of each rejected request (for
 	// metrics); reasons come from a fixed set.
 	OnReject func(reason string)
+	// OnEvent, when set, is told what the built-in authorization server
+	// does (for metrics), from a fixed set: client_registered, login,
+	// login_refused, consent_denied, code_redeemed, token_refreshed,
+	// code_replay, refresh_reuse, revoked.
+	OnEvent func(event string)
 	// Store keeps the state of mode authorization_server (see package
 	// authn/store); required to serve in that mode, not to check a spec.
 	Store store.Store

@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -206,6 +207,19 @@ func TestAuthorizationServerUserToken(t *testing.T) {
 	f.mu.Unlock()
 	if len(seen) != 2 || seen[1] != "" {
 		t.Errorf("upstream Authorization headers %q: want the cache hit not to call, and the plain upstream to get none", seen)
+	}
+	// What the authorization server did is counted.
+	mresp, err := http.Get(f.url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(mresp.Body)
+	mresp.Body.Close()
+	for _, want := range []string{`api2mcp_auth_server_events_total{event="client_registered"} 1`, `api2mcp_auth_server_events_total{event="login"} 1`,
+		`api2mcp_auth_server_events_total{event="code_redeemed"} 1`, `api2mcp_auth_failures_total{reason="missing_token"} 1`} {
+		if !strings.Contains(string(metrics), want) {
+			t.Errorf("metrics lack %s", want)
+		}
 	}
 }
 

@@ -23,6 +23,7 @@ type metrics struct {
 	reloads        *prometheus.CounterVec   // result
 	rateLimited    *prometheus.CounterVec   // scope
 	authFailures   *prometheus.CounterVec   // reason
+	authEvents     *prometheus.CounterVec   // event
 }
 
 func newMetrics(s *Server, version string) *metrics {
@@ -59,6 +60,10 @@ func newMetrics(s *Server, version string) *metrics {
 			Name: "api2mcp_auth_failures_total",
 			Help: "Requests the front door rejected, by reason.",
 		}, []string{"reason"}),
+		authEvents: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "api2mcp_auth_server_events_total",
+			Help: "What the built-in authorization server did, by event (client_registered, login, login_refused, consent_denied, code_redeemed, token_refreshed, code_replay, refresh_reuse, revoked).",
+		}, []string{"event"}),
 	}
 	build := prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "api2mcp_build_info",
@@ -93,7 +98,7 @@ func newMetrics(s *Server, version string) *metrics {
 		cacheCounter("api2mcp_cache_evictions_total", "Cached results evicted to stay within max_entries and max_bytes.", func(c *responseCache) uint64 { return c.evictions.Load() }),
 		cacheGauge("api2mcp_cache_entries", "Results in the response cache.", func() float64 { n, _ := s.cache.stats(); return float64(n) }),
 		cacheGauge("api2mcp_cache_bytes", "Bytes the response cache holds, as it counts them against max_bytes.", func() float64 { _, b := s.cache.stats(); return float64(b) }),
-		m.rateLimited, m.authFailures)
+		m.rateLimited, m.authFailures, m.authEvents)
 	reg.MustRegister(m.toolCalls, m.toolDuration, m.upstreamTime, m.upstreamStatus, m.reloads, build, sessions, tools,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m

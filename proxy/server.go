@@ -121,6 +121,7 @@ func New(cfg *configs.Config, opts *Options) (*Server, error) {
 	s.metrics = newMetrics(s, o.Version)
 	a, err := authn.New(cfg.Auth, cfg.Server.PublicURL, &authn.Options{
 		OnReject:        func(reason string) { s.metrics.authFailures.WithLabelValues(reason).Inc() },
+		OnEvent:         func(event string) { s.metrics.authEvents.WithLabelValues(event).Inc() },
 		Logger:          o.Logger,
 		ResourceName:    cfg.Server.Name,
 		ScopesSupported: cfg.ToolScopes(),
