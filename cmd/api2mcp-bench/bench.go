@@ -11,6 +11,9 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
@@ -35,6 +38,7 @@ type settings struct {
 	idle       int
 	sessions   int
 	rate       int
+	binary     string
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -52,6 +56,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&s.idle, "idle", 1000, "idle keep-alive clients for the per-client memory measurement")
 	fs.IntVar(&s.sessions, "sessions", 10_000, "stateful sessions for the per-session memory measurement (0: none)")
 	fs.IntVar(&s.rate, "rate", 1000, "calls/s of the fixed-rate latency measurement, spread over the clients (0: none)")
+	fs.StringVar(&s.binary, "binary", "", "an api2mcp binary: also measure the proxy in its own process (api2mcp serve), as deployed")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -266,6 +271,12 @@ func bench(ctx context.Context, s settings, out io.Writer) error {
 			s.rate, s.clients, pd.quantile(0.5).Round(time.Microsecond), pd.quantile(0.99).Round(time.Microsecond), pd.calls,
 			pp.quantile(0.5).Round(time.Microsecond), pp.quantile(0.99).Round(time.Microsecond), pp.calls,
 			(pp.quantile(0.5) - pd.quantile(0.5)).Round(time.Microsecond), (pp.quantile(0.99) - pd.quantile(0.99)).Round(time.Microsecond))
+	}
+
+	if s.binary != "" {
+		if err := ownProcess(ctx, s, out, upURL, direct, base, client); err != nil {
+			return fmt.Errorf("own process: %w", err)
+		}
 	}
 
 	// A workload with repeats: ids drawn from a Zipf distribution over
@@ -529,4 +540,80 @@ func drive(ctx context.Context, s settings, fn func(*rand.Rand) error, pace func
 	}
 	slices.Sort(all)
 	return result{calls: int64(len(all)), elapsed: elapsed, latencies: all}, nil
+}
+
+// ownProcess measures the proxy as deployed: the api2mcp binary serving
+// the same config in its own process, so that the load generator and the
+// upstream (in this one) do not share its scheduler and collector. Its CPU
+// is not this process's, so CPU per call is not shown.
+func ownProcess(ctx context.Context, s settings, out io.Writer, upURL string, direct func(*rand.Rand) error, base result, client *http.Client) error {
+	dir, err := os.MkdirTemp("", "api2mcp-bench")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	cfg := filepath.Join(dir, "mcp.yaml")
+	if err := os.WriteFile(cfg, []byte(fmt.Sprintf(configTemplate, "", s.maxEntries, s.maxBytes, upURL)), 0o600); err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	cmd := exec.CommandContext(ctx, s.binary, "serve", "-c", cfg, "--listen", addr, "--log-format", "json")
+	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	defer func() {
+		cmd.Process.Signal(os.Interrupt)
+		done := make(chan struct{})
+		go func() { cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			cmd.Process.Kill()
+			<-done
+		}
+	}()
+	front := "http://" + addr
+	ready := false
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if resp, err := client.Get(front + "/readyz"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				ready = true
+				break
+			}
+		}
+	}
+	if !ready {
+		return errors.New("api2mcp serve did not become ready within 10s")
+	}
+	proxied := func(*rand.Rand) error { return toolCall(client, front, "", "get_item", 1) }
+	r, err := load(ctx, s, proxied)
+	if err != nil {
+		return err
+	}
+	r.cpu, r.rss = -1, -1
+	r.print(out, "proxied, own process", base)
+	fmt.Fprintf(out, "own process: proxied/direct %.2f, added p99 %s (flat out)\n", r.rate()/base.rate(),
+		(r.quantile(0.99) - base.quantile(0.99)).Round(time.Microsecond))
+	if s.rate > 0 {
+		pd, err := paced(ctx, s, direct)
+		if err != nil {
+			return err
+		}
+		pp, err := paced(ctx, s, proxied)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "own process at a fixed %d calls/s: direct p50 %s p99 %s, proxied p50 %s p99 %s: added p50 %s, added p99 %s (target ≤ 1ms)\n",
+			s.rate, pd.quantile(0.5).Round(time.Microsecond), pd.quantile(0.99).Round(time.Microsecond),
+			pp.quantile(0.5).Round(time.Microsecond), pp.quantile(0.99).Round(time.Microsecond),
+			(pp.quantile(0.5) - pd.quantile(0.5)).Round(time.Microsecond), (pp.quantile(0.99) - pd.quantile(0.99)).Round(time.Microsecond))
+	}
+	return nil
 }
