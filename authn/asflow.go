@@ -1,6 +1,7 @@
 package authn
 
 import (
+	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
@@ -58,8 +59,7 @@ func (s *authServer) authorize(w http.ResponseWriter, r *http.Request) {
 			errorPage(w, http.StatusBadRequest, "Unknown client", ce.msg)
 			return
 		}
-		s.log.LogAttrs(ctx, slog.LevelError, "auth_state_unavailable", slog.String("error", err.Error()))
-		errorPage(w, http.StatusServiceUnavailable, "Try again later", "The authorization state is unavailable.")
+		s.unavailablePage(ctx, w, err)
 		return
 	}
 	redirect, ok := c.matchRedirect(q.Get("redirect_uri"))
@@ -120,8 +120,7 @@ func (s *authServer) authorize(w http.ResponseWriter, r *http.Request) {
 	rec.Browser = hashHex(browser)
 	rec.Cookie = cookieName(state)
 	if err := s.put(ctx, keyLogin+hashHex(state), rec, loginTTL); err != nil {
-		s.log.LogAttrs(ctx, slog.LevelError, "auth_state_unavailable", slog.String("error", err.Error()))
-		errorPage(w, http.StatusServiceUnavailable, "Try again later", "The authorization state is unavailable.")
+		s.unavailablePage(ctx, w, err)
 		return
 	}
 	s.setCookie(w, rec.Cookie, browser, loginTTL)
@@ -151,12 +150,7 @@ func (s *authServer) callback(w http.ResponseWriter, r *http.Request) {
 	}
 	var rec loginRecord
 	if err := s.take(ctx, keyLogin+hashHex(state), &rec); err != nil {
-		if errors.Is(err, store.ErrNotFound) {
-			errorPage(w, http.StatusBadRequest, "Login expired", "This login is unknown, used or expired: start again from your application.")
-			return
-		}
-		s.log.LogAttrs(ctx, slog.LevelError, "auth_state_unavailable", slog.String("error", err.Error()))
-		errorPage(w, http.StatusServiceUnavailable, "Try again later", "The authorization state is unavailable.")
+		s.recordPage(ctx, w, err, "This login is unknown, used or expired: start again from your application.")
 		return
 	}
 	if !s.browserMatches(r, rec.Cookie, rec.Browser) {
@@ -233,12 +227,7 @@ func (s *authServer) consent(w http.ResponseWriter, r *http.Request) {
 	key := keyConsent + hashHex(id)
 	var rec consentRecord
 	if err := s.get(ctx, key, &rec); err != nil {
-		if errors.Is(err, store.ErrNotFound) {
-			errorPage(w, http.StatusBadRequest, "Login expired", "This consent is unknown, used or expired: start again from your application.")
-			return
-		}
-		s.log.LogAttrs(ctx, slog.LevelError, "auth_state_unavailable", slog.String("error", err.Error()))
-		errorPage(w, http.StatusServiceUnavailable, "Try again later", "The authorization state is unavailable.")
+		s.recordPage(ctx, w, err, "This consent is unknown, used or expired: start again from your application.")
 		return
 	}
 	// The cookie is checked before the record is used up: a forged post
@@ -289,6 +278,23 @@ func (s *authServer) consent(w http.ResponseWriter, r *http.Request) {
 	}
 	noStore(w)
 	http.Redirect(w, r, addQuery(rec.RedirectURI, v), http.StatusSeeOther)
+}
+
+// recordPage answers a browser step whose record could not be read: an
+// absent one is a login that expired (or was used), anything else is the
+// store's trouble.
+func (s *authServer) recordPage(ctx context.Context, w http.ResponseWriter, err error, expired string) {
+	if errors.Is(err, store.ErrNotFound) {
+		errorPage(w, http.StatusBadRequest, "Login expired", expired)
+		return
+	}
+	s.unavailablePage(ctx, w, err)
+}
+
+// unavailablePage answers a browser step when the state store fails.
+func (s *authServer) unavailablePage(ctx context.Context, w http.ResponseWriter, err error) {
+	s.log.LogAttrs(ctx, slog.LevelError, "auth_state_unavailable", slog.String("error", err.Error()))
+	errorPage(w, http.StatusServiceUnavailable, "Try again later", "The authorization state is unavailable.")
 }
 
 // redirectWithError sends an authorization error to the client's (checked)

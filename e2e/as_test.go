@@ -466,33 +466,7 @@ type loginProvider struct {
 // environment.
 func startLoginProvider(t *testing.T, env ...string) *loginProvider {
 	t.Helper()
-	cmd := exec.Command("node", "login_provider.mjs")
-	cmd.Env = environ(append([]string{"USER_SUB=" + loginSub, "USER_EMAIL=" + loginEmail}, env...)...)
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	cmd.WaitDelay = stopTimeout
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		stdin.Close() // login_provider.mjs stops when its stdin closes
-		done := make(chan struct{})
-		go func() { cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(stopTimeout):
-			cmd.Process.Kill()
-			<-done
-		}
-	})
+	stdout, stderr := startNodeService(t, "login_provider.mjs", environ(append([]string{"USER_SUB=" + loginSub, "USER_EMAIL=" + loginEmail}, env...)...))
 	p := &loginProvider{tokens: map[string][]string{}, more: make(chan struct{}, 1)}
 	first := make(chan string, 1)
 	go func() {

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"net"
 	"net/url"
 	"os"
@@ -70,33 +71,7 @@ func TestOAuth(t *testing.T) {
 // pets:read. It stops when the test ends.
 func startMockIssuer(t *testing.T, audience string) (issuer, token string) {
 	t.Helper()
-	cmd := exec.Command("node", "mock_issuer.mjs")
-	cmd.Env = environ("AUDIENCE=" + audience)
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	cmd.WaitDelay = stopTimeout
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		stdin.Close() // mock_issuer.mjs stops when its stdin closes
-		done := make(chan struct{})
-		go func() { cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(stopTimeout):
-			cmd.Process.Kill()
-			<-done
-		}
-	})
+	stdout, stderr := startNodeService(t, "mock_issuer.mjs", environ("AUDIENCE="+audience))
 	line := make(chan []byte, 1)
 	go func() {
 		b, _ := bufio.NewReader(stdout).ReadBytes('\n')
@@ -261,4 +236,39 @@ func freeAddr(t *testing.T) string {
 	}
 	defer ln.Close()
 	return "127.0.0.1:" + strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+}
+
+// startNodeService runs a node script that serves until its stdin closes,
+// stopping it (killed if it lingers) when the test ends; it returns the
+// script's stdout and the buffer its stderr goes to.
+func startNodeService(t *testing.T, script string, env []string) (io.Reader, *bytes.Buffer) {
+	t.Helper()
+	cmd := exec.Command("node", script)
+	cmd.Env = env
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stderr := &bytes.Buffer{}
+	cmd.Stderr = stderr
+	cmd.WaitDelay = stopTimeout
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		stdin.Close()
+		done := make(chan struct{})
+		go func() { cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(stopTimeout):
+			cmd.Process.Kill()
+			<-done
+		}
+	})
+	return stdout, stderr
 }

@@ -2,8 +2,6 @@ package examples
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -88,11 +86,10 @@ func TestGitHubLogin(t *testing.T) {
 	postJSON(t, public+"/register", `{"client_name":"Example App","redirect_uris":["`+redirect+`"],"token_endpoint_auth_method":"none"}`, http.StatusCreated, &reg)
 
 	// The browser: /authorize → GitHub → /callback shows the consent page.
-	verifier := strings.Repeat("v", 50)
-	sum := sha256.Sum256([]byte(verifier))
+	verifier, challenge := authntest.PKCE("v")
 	auth := public + "/authorize?" + url.Values{
 		"response_type": {"code"}, "client_id": {reg.ClientID}, "redirect_uri": {redirect}, "state": {"xyz"},
-		"code_challenge": {base64.RawURLEncoding.EncodeToString(sum[:])}, "code_challenge_method": {"S256"},
+		"code_challenge": {challenge}, "code_challenge_method": {"S256"},
 	}.Encode()
 	browser := authntest.NewBrowser(t, redirect)
 	page := browser.Get(auth)

@@ -3,7 +3,6 @@ package proxy
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -132,10 +131,9 @@ func (f *asFixture) login(t *testing.T) string {
 	if clientID == "" {
 		t.Fatalf("register: HTTP %d %v", resp.StatusCode, reg)
 	}
-	verifier := strings.Repeat("v", 50)
-	sum := sha256.Sum256([]byte(verifier))
+	verifier, challenge := authntest.PKCE("v")
 	q := url.Values{"response_type": {"code"}, "client_id": {clientID}, "redirect_uri": {redirect}, "state": {"s"},
-		"code_challenge": {base64.RawURLEncoding.EncodeToString(sum[:])}, "code_challenge_method": {"S256"}}
+		"code_challenge": {challenge}, "code_challenge_method": {"S256"}}
 	back := authntest.NewBrowser(t, redirect).Approve(f.url + "/authorize?" + q.Encode())
 	resp, err = http.PostForm(f.url+"/token", url.Values{"grant_type": {"authorization_code"}, "client_id": {clientID},
 		"code": {back.Query().Get("code")}, "redirect_uri": {redirect}, "code_verifier": {verifier}})

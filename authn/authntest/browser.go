@@ -1,6 +1,8 @@
 package authntest
 
 import (
+	"crypto/sha256"
+	"encoding/base64"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -39,6 +41,7 @@ type Step struct {
 	// Location is a redirect the browser did not follow (to the app).
 	Location *url.URL
 	Body     string
+	Header   http.Header
 }
 
 // Get loads u.
@@ -64,7 +67,7 @@ func (b *Browser) Post(u string, form url.Values) Step {
 func (b *Browser) read(resp *http.Response) Step {
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
-	s := Step{Status: resp.StatusCode, Body: string(body)}
+	s := Step{Status: resp.StatusCode, Body: string(body), Header: resp.Header}
 	if loc := resp.Header.Get("Location"); loc != "" {
 		u, err := url.Parse(loc)
 		if err != nil {
@@ -104,4 +107,11 @@ func (b *Browser) Approve(authorizeURL string) *url.URL {
 		b.tb.Fatalf("consent: want 303 to the app, got %d %.300s", done.Status, done.Body)
 	}
 	return done.Location
+}
+
+// PKCE returns a code verifier made from seed and its S256 challenge.
+func PKCE(seed string) (verifier, challenge string) {
+	verifier = base64.RawURLEncoding.EncodeToString([]byte(strings.Repeat(seed, 60)))[:64]
+	sum := sha256.Sum256([]byte(verifier))
+	return verifier, base64.RawURLEncoding.EncodeToString(sum[:])
 }
