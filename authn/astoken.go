@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -276,7 +277,7 @@ func (s *authServer) redeemRefresh(ctx context.Context, c *client, form map[stri
 			return nil, badRequest("invalid_scope", "scope is empty")
 		}
 		for _, x := range scopes {
-			if !contains(g.Scopes, x) {
+			if !slices.Contains(g.Scopes, x) {
 				return nil, badRequest("invalid_scope", "a refresh cannot add scope "+x)
 			}
 		}
@@ -491,13 +492,4 @@ func (s *authServer) readUpstreamToken(ctx context.Context, grant string) (provi
 		return t, errors.New("the provider token cannot be read: log in again")
 	}
 	return t, nil
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
