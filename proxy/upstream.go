@@ -25,8 +25,8 @@ import (
 type upstreamClient struct {
 	cfg       *configs.Upstream
 	client    *http.Client
-	transport *http.Transport // the pool at the end of the chain
-	userAgent []string        // the User-Agent header's value
+	transport interface{ CloseIdleConnections() } // the pool at the end of the chain
+	userAgent []string                            // the User-Agent header's value
 	tracing   *tracing
 	// baseParams are the query parameters of the upstream's URL (often an
 	// API key); a mapped query may not set them again.
@@ -44,23 +44,28 @@ var defaultAccept = []string{"application/json, text/*;q=0.9, */*;q=0.8"}
 const maxIdleConnsPerHost = 64
 
 func newUpstreamClient(u *configs.Upstream, userAgent string, log *slog.Logger, tracing *tracing) *upstreamClient {
+	dial := (&net.Dialer{Timeout: u.ConnectTimeout, KeepAlive: 30 * time.Second}).DialContext
 	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.DialContext = (&net.Dialer{Timeout: u.ConnectTimeout, KeepAlive: 30 * time.Second}).DialContext
+	tr.DialContext = dial
 	tr.MaxIdleConnsPerHost = min(maxIdleConnsPerHost, u.MaxConcurrent)
 	tr.MaxIdleConns = tr.MaxIdleConnsPerHost * 2
 	tr.MaxConnsPerHost = u.MaxConcurrent
 	tr.ResponseHeaderTimeout = u.Timeout
 	tr.Proxy = nil // an internal API is reached directly, never via HTTP_PROXY
+	// Plain http goes through api2mcp's own pool, https through net/http's.
+	// The concurrency limit in the chain bounds the connections of both:
+	// one per request in flight.
+	pool := &h1Transport{dial: dial, maxIdle: tr.MaxIdleConnsPerHost, idleTimeout: tr.IdleConnTimeout, next: tr}
 	origin := u.URL.Scheme + "://" + u.URL.Host
 	base, _ := url.ParseQuery(u.URL.RawQuery)
 	return &upstreamClient{
 		cfg:        u,
 		userAgent:  []string{userAgent},
 		baseParams: base,
-		transport:  tr,
+		transport:  pool,
 		tracing:    tracing,
 		client: &http.Client{
-			Transport: upstreamChain(u, tr, log),
+			Transport: upstreamChain(u, pool, log),
 			// Redirects are followed only within the upstream's origin: a
 			// redirect elsewhere would carry its credentials to a stranger.
 			CheckRedirect: func(req *http.Request, via []*http.Request) error {
