@@ -55,7 +55,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.Int64Var(&s.maxBytes, "max-bytes", 64<<20, "cache max_bytes for the memory measurement")
 	fs.IntVar(&s.idle, "idle", 1000, "idle keep-alive clients for the per-client memory measurement")
 	fs.IntVar(&s.sessions, "sessions", 10_000, "stateful sessions for the per-session memory measurement (0: none)")
-	fs.IntVar(&s.rate, "rate", 1000, "calls/s of the fixed-rate latency measurement, spread over the clients (0: none)")
+	fs.IntVar(&s.rate, "rate", 1000, "calls/s of each kind (direct, proxied) in the fixed-rate latency measurement, spread over the clients (0: none)")
 	fs.StringVar(&s.binary, "binary", "", "an api2mcp binary: also measure the proxy in its own process (api2mcp serve), as deployed")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -259,15 +259,11 @@ func bench(ctx context.Context, s settings, out io.Writer) error {
 	// machine (and a costlier call queues longer); at a fixed rate it is
 	// the time a call itself takes.
 	if s.rate > 0 {
-		pd, err := paced(ctx, s, direct)
+		pd, pp, err := paced(ctx, s, direct, call(front, "", "get_item", one))
 		if err != nil {
-			return fmt.Errorf("direct at a fixed rate: %w", err)
+			return fmt.Errorf("at a fixed rate: %w", err)
 		}
-		pp, err := paced(ctx, s, call(front, "", "get_item", one))
-		if err != nil {
-			return fmt.Errorf("proxied at a fixed rate: %w", err)
-		}
-		fmt.Fprintf(out, "at a fixed %d calls/s from %d clients: direct p50 %s p99 %s (%d calls), proxied p50 %s p99 %s (%d calls): added p50 %s, added p99 %s (target ≤ 1ms)\n",
+		fmt.Fprintf(out, "at a fixed %d calls/s each, interleaved, from %d clients: direct p50 %s p99 %s (%d calls), proxied p50 %s p99 %s (%d calls): added p50 %s, added p99 %s (target ≤ 1ms)\n",
 			s.rate, s.clients, pd.quantile(0.5).Round(time.Microsecond), pd.quantile(0.99).Round(time.Microsecond), pd.calls,
 			pp.quantile(0.5).Round(time.Microsecond), pp.quantile(0.99).Round(time.Microsecond), pp.calls,
 			(pp.quantile(0.5) - pd.quantile(0.5)).Round(time.Microsecond), (pp.quantile(0.99) - pd.quantile(0.99)).Round(time.Microsecond))
@@ -444,13 +440,16 @@ func (r result) print(out io.Writer, name string, base result) {
 		r.quantile(0.50).Round(time.Microsecond), r.quantile(0.99).Round(time.Microsecond), cpu, mem, r.rate()/base.rate(), cpuRatio)
 }
 
-// paced runs fn from s.clients goroutines at s.rate calls/s in all, for
-// s.duration (at most s.maxCalls calls), each client on its own schedule;
-// a client that falls behind skips the slots it missed rather than
-// bursting. Latency is measured from each call's start.
-func paced(ctx context.Context, s settings, fn func(*rand.Rand) error) (result, error) {
-	interval := time.Duration(float64(time.Second) * float64(s.clients) / float64(s.rate))
-	r, err := drive(ctx, s, fn, func(w int, begin time.Time) func(ctx context.Context) bool {
+// paced runs direct and proxied calls from s.clients goroutines at s.rate
+// calls/s of each, for s.duration (at most s.maxCalls calls), each client
+// on its own schedule and alternating the two, so that both see the same
+// moments of a shared machine (a noisy second taken by one and not the
+// other would otherwise be read as latency added or saved). A client that
+// falls behind skips the slots it missed rather than bursting. Latency is
+// measured from each call's start.
+func paced(ctx context.Context, s settings, direct, proxied func(*rand.Rand) error) (result, result, error) {
+	interval := time.Duration(float64(time.Second) * float64(s.clients) / float64(2*s.rate))
+	rs, err := drive(ctx, s, []func(*rand.Rand) error{direct, proxied}, func(w int, begin time.Time) func(ctx context.Context) bool {
 		next := begin.Add(interval * time.Duration(w) / time.Duration(s.clients))
 		timer := time.NewTimer(0)
 		return func(ctx context.Context) bool {
@@ -468,8 +467,13 @@ func paced(ctx context.Context, s settings, fn func(*rand.Rand) error) (result, 
 			return true
 		}
 	})
-	r.cpu, r.rss = -1, -1
-	return r, err
+	if err != nil {
+		return result{}, result{}, err
+	}
+	for i := range rs {
+		rs[i].cpu, rs[i].rss = -1, -1
+	}
+	return rs[0], rs[1], nil
 }
 
 // load runs fn from s.clients goroutines, each calling again as soon as
@@ -477,10 +481,11 @@ func paced(ctx context.Context, s settings, fn func(*rand.Rand) error) (result, 
 // made; the first error stops it.
 func load(ctx context.Context, s settings, fn func(*rand.Rand) error) (result, error) {
 	cpu0, cpuOK := cpuTime()
-	r, err := drive(ctx, s, fn, nil)
+	rs, err := drive(ctx, s, []func(*rand.Rand) error{fn}, nil)
 	if err != nil {
-		return r, err
+		return result{}, err
 	}
+	r := rs[0]
 	cpu1, _ := cpuTime()
 	r.cpu, r.rss = cpu1-cpu0, -1
 	if !cpuOK {
@@ -492,16 +497,18 @@ func load(ctx context.Context, s settings, fn func(*rand.Rand) error) (result, e
 	return r, nil
 }
 
-// drive runs fn from s.clients goroutines for s.duration or s.maxCalls
-// calls; pace, when set, makes each client's wait before a call (false:
-// stop). The first error stops every client.
-func drive(ctx context.Context, s settings, fn func(*rand.Rand) error, pace func(w int, begin time.Time) func(context.Context) bool) (result, error) {
+// drive runs fns from s.clients goroutines for s.duration or s.maxCalls
+// calls in all, each client taking them in turn (client w starts with
+// fns[w%len(fns)]), and returns one result per fn. pace, when set, makes
+// each client's wait before a call (false: stop). The first error stops
+// every client.
+func drive(ctx context.Context, s settings, fns []func(*rand.Rand) error, pace func(w int, begin time.Time) func(context.Context) bool) ([]result, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.duration)
 	defer cancel()
 	var started atomic.Int64
 	var wg sync.WaitGroup
 	var mu sync.Mutex
-	var all []time.Duration
+	all := make([][]time.Duration, len(fns))
 	var firstErr error
 	begin := time.Now()
 	for w := range s.clients {
@@ -511,10 +518,11 @@ func drive(ctx context.Context, s settings, fn func(*rand.Rand) error, pace func
 			if pace != nil {
 				wait = pace(w, begin)
 			}
-			var mine []time.Duration
-			for started.Add(1) <= int64(s.maxCalls) && wait(ctx) {
+			mine := make([][]time.Duration, len(fns))
+			for i := w; started.Add(1) <= int64(s.maxCalls) && wait(ctx); i++ {
+				k := i % len(fns)
 				t0 := time.Now()
-				if err := fn(rng); err != nil {
+				if err := fns[k](rng); err != nil {
 					mu.Lock()
 					if firstErr == nil && ctx.Err() == nil {
 						firstErr = err
@@ -523,23 +531,29 @@ func drive(ctx context.Context, s settings, fn func(*rand.Rand) error, pace func
 					cancel()
 					break
 				}
-				mine = append(mine, time.Since(t0))
+				mine[k] = append(mine[k], time.Since(t0))
 			}
 			mu.Lock()
-			all = append(all, mine...)
+			for k := range mine {
+				all[k] = append(all[k], mine[k]...)
+			}
 			mu.Unlock()
 		})
 	}
 	wg.Wait()
 	elapsed := time.Since(begin)
 	if firstErr != nil {
-		return result{}, firstErr
+		return nil, firstErr
 	}
-	if len(all) == 0 {
-		return result{}, errors.New("no call completed")
+	rs := make([]result, len(fns))
+	for k, lat := range all {
+		if len(lat) == 0 {
+			return nil, errors.New("no call completed")
+		}
+		slices.Sort(lat)
+		rs[k] = result{calls: int64(len(lat)), elapsed: elapsed, latencies: lat}
 	}
-	slices.Sort(all)
-	return result{calls: int64(len(all)), elapsed: elapsed, latencies: all}, nil
+	return rs, nil
 }
 
 // ownProcess measures the proxy as deployed: the api2mcp binary serving
@@ -602,15 +616,11 @@ func ownProcess(ctx context.Context, s settings, out io.Writer, upURL string, di
 	fmt.Fprintf(out, "own process: proxied/direct %.2f, added p99 %s (flat out)\n", r.rate()/base.rate(),
 		(r.quantile(0.99) - base.quantile(0.99)).Round(time.Microsecond))
 	if s.rate > 0 {
-		pd, err := paced(ctx, s, direct)
+		pd, pp, err := paced(ctx, s, direct, proxied)
 		if err != nil {
 			return err
 		}
-		pp, err := paced(ctx, s, proxied)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(out, "own process at a fixed %d calls/s: direct p50 %s p99 %s, proxied p50 %s p99 %s: added p50 %s, added p99 %s (target ≤ 1ms)\n",
+		fmt.Fprintf(out, "own process at a fixed %d calls/s each, interleaved: direct p50 %s p99 %s, proxied p50 %s p99 %s: added p50 %s, added p99 %s (target ≤ 1ms)\n",
 			s.rate, pd.quantile(0.5).Round(time.Microsecond), pd.quantile(0.99).Round(time.Microsecond),
 			pp.quantile(0.5).Round(time.Microsecond), pp.quantile(0.99).Round(time.Microsecond),
 			(pp.quantile(0.5) - pd.quantile(0.5)).Round(time.Microsecond), (pp.quantile(0.99) - pd.quantile(0.99)).Round(time.Microsecond))

@@ -25,6 +25,7 @@ func TestBenchRuns(t *testing.T) {
 		`(?m)^proxied, with repeats +\d+ +\d+ `,
 		`(?m)^CPU/call is the CPU time \(user\+system\) of this whole process`,
 		`(?m)^ratios: proxied/direct \d+\.\d+ .*, JWT/proxied \d+\.\d+ .*, cache hits/direct \d+\.\d+ .*, added p99 -?[0-9.]+(ns|µs|ms|s)? `,
+		`(?m)^at a fixed 1000 calls/s each, interleaved, from 2 clients: direct p50 \S+ p99 \S+ \(\d+ calls\), proxied p50 \S+ p99 \S+ \(\d+ calls\): added p50 -?\S+, added p99 -?\S+ \(target ≤ 1ms\)$`,
 		`repeats: \d+ tool calls over 20 distinct ids, \d+ upstream calls: hit ratio \d+\.\d%, \d+ upstream calls saved`,
 		`cache at its bounds \(max_entries 50, max_bytes 1048576\): 55 calls made, 50 entries`,
 		`(?m)^idle stateless clients: 20 keep-alive connections after one call each: -?\d+\.\d KiB of heap and stacks and -?\d+\.\d+ goroutines each`,
