@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -263,7 +264,7 @@ func (t *limitTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		<-t.slots
 		return nil, err
 	}
-	resp.Body = &releaseBody{ReadCloser: resp.Body, release: sync.OnceFunc(func() { <-t.slots })}
+	resp.Body = &releaseBody{ReadCloser: resp.Body, slots: t.slots}
 	return resp, nil
 }
 
@@ -284,12 +285,15 @@ func (e *noSlotError) Unwrap() error { return e.err }
 // releaseBody frees a concurrency slot when the body is closed.
 type releaseBody struct {
 	io.ReadCloser
-	release func()
+	slots    chan struct{}
+	released atomic.Bool
 }
 
 func (b *releaseBody) Close() error {
 	err := b.ReadCloser.Close()
-	b.release()
+	if b.released.CompareAndSwap(false, true) {
+		<-b.slots
+	}
 	return err
 }
 

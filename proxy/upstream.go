@@ -24,7 +24,8 @@ import (
 // upstreamClient sends mapped requests to one upstream.
 type upstreamClient struct {
 	cfg       *configs.Upstream
-	client    *http.Client
+	rt        http.RoundTripper                   // the chain: retries, breaker, limit, pool
+	origin    string                              // scheme://host of the upstream: redirects stay there
 	transport interface{ CloseIdleConnections() } // the pool at the end of the chain
 	userAgent []string                            // the User-Agent header's value
 	tracing   *tracing
@@ -56,28 +57,15 @@ func newUpstreamClient(u *configs.Upstream, userAgent string, log *slog.Logger, 
 	// The concurrency limit in the chain bounds the connections of both:
 	// one per request in flight.
 	pool := &h1Transport{dial: dial, maxIdle: tr.MaxIdleConnsPerHost, idleTimeout: tr.IdleConnTimeout, next: tr}
-	origin := u.URL.Scheme + "://" + u.URL.Host
 	base, _ := url.ParseQuery(u.URL.RawQuery)
 	return &upstreamClient{
 		cfg:        u,
+		rt:         upstreamChain(u, pool, log),
+		origin:     u.URL.Scheme + "://" + u.URL.Host,
 		userAgent:  []string{userAgent},
 		baseParams: base,
 		transport:  pool,
 		tracing:    tracing,
-		client: &http.Client{
-			Transport: upstreamChain(u, pool, log),
-			// Redirects are followed only within the upstream's origin: a
-			// redirect elsewhere would carry its credentials to a stranger.
-			CheckRedirect: func(req *http.Request, via []*http.Request) error {
-				if len(via) >= 5 {
-					return http.ErrUseLastResponse
-				}
-				if req.URL.Scheme+"://"+req.URL.Host != origin {
-					return http.ErrUseLastResponse
-				}
-				return nil
-			},
-		},
 	}
 }
 
@@ -201,8 +189,14 @@ func (c *upstreamClient) do(ctx context.Context, r *mapping.Request, clientHeade
 		}
 		req.Header["Authorization"] = []string{"Bearer " + userToken}
 	}
+	if ui := c.cfg.URL.User; ui != nil && req.Header.Get("Authorization") == "" {
+		// As http.Client: credentials in the upstream's URL are sent as
+		// basic authentication.
+		pw, _ := ui.Password()
+		req.SetBasicAuth(ui.Username(), pw)
+	}
 	c.tracing.prop.Inject(ctx, propagation.HeaderCarrier(req.Header))
-	resp, err := c.client.Do(req)
+	resp, err := c.send(req)
 	if err != nil {
 		span.SetStatus(codes.Error, "transport error")
 		return nil, c.describe(ctx, err)
@@ -243,6 +237,73 @@ func (c *upstreamClient) do(ctx context.Context, r *mapping.Request, clientHeade
 		}
 	}
 	return &response{status: resp.StatusCode, header: resp.Header, body: data}, nil
+}
+
+// maxRedirects bounds the redirects followed for one call.
+const maxRedirects = 5
+
+// send sends req through the chain and follows the upstream's redirects
+// within its origin: a redirect elsewhere would carry its credentials to a
+// stranger, so it is returned as the answer (and reported by do). This is
+// what http.Client would do with such a CheckRedirect, without copying the
+// request's headers for redirects that almost never come.
+func (c *upstreamClient) send(req *http.Request) (*http.Response, error) {
+	for n := 0; ; n++ {
+		resp, err := c.rt.RoundTrip(req)
+		if err != nil || n == maxRedirects {
+			return resp, err
+		}
+		next, ok := c.redirect(req, resp)
+		if !ok {
+			return resp, nil
+		}
+		// Drain a little so that the connection can be reused.
+		_, _ = io.CopyN(io.Discard, resp.Body, 2<<10)
+		resp.Body.Close()
+		req = next
+	}
+}
+
+// redirect returns the request that follows resp, a redirect to the
+// upstream's origin that can be followed (RFC 9110 15.4: 301, 302 and 303
+// become a GET, except for HEAD; 307 and 308 repeat the method and body).
+func (c *upstreamClient) redirect(req *http.Request, resp *http.Response) (*http.Request, bool) {
+	method, keepBody := req.Method, false
+	switch resp.StatusCode {
+	case http.StatusMovedPermanently, http.StatusFound, http.StatusSeeOther:
+		if method != http.MethodHead {
+			method = http.MethodGet
+		}
+	case http.StatusTemporaryRedirect, http.StatusPermanentRedirect:
+		keepBody = true
+	default:
+		return nil, false
+	}
+	loc := resp.Header.Get("Location")
+	if loc == "" {
+		return nil, false
+	}
+	target, err := req.URL.Parse(loc)
+	if err != nil || target.Scheme+"://"+target.Host != c.origin {
+		return nil, false
+	}
+	next, _ := http.NewRequestWithContext(req.Context(), method, "", nil)
+	next.URL, next.Host = target, req.Host
+	next.Header = req.Header.Clone()
+	switch {
+	case !keepBody:
+		next.Header.Del("Content-Type")
+	case req.ContentLength != 0:
+		if req.GetBody == nil {
+			return nil, false // a body that cannot be sent again
+		}
+		body, err := req.GetBody()
+		if err != nil {
+			return nil, false
+		}
+		next.Body, next.GetBody, next.ContentLength = body, req.GetBody, req.ContentLength
+	}
+	return next, true
 }
 
 // newRequest is http.NewRequestWithContext for a URL already parsed (the
