@@ -42,6 +42,7 @@ type h1Transport struct {
 // current exchange, to tell whether a failed request reached the upstream.
 type h1Conn struct {
 	net.Conn
+	peeker
 	br        *bufio.Reader
 	bw        *bufio.Writer
 	addr      string
@@ -222,7 +223,7 @@ func (t *h1Transport) get(ctx context.Context, addr string) (*h1Conn, error) {
 		if pc == nil {
 			break
 		}
-		if time.Since(pc.idleSince) < t.idleTimeout && connAlive(pc.Conn) {
+		if time.Since(pc.idleSince) < t.idleTimeout && pc.connAlive() {
 			pc.reused = true
 			return pc, nil
 		}
@@ -233,6 +234,7 @@ func (t *h1Transport) get(ctx context.Context, addr string) (*h1Conn, error) {
 		return nil, err
 	}
 	pc := &h1Conn{Conn: nc, addr: addr}
+	pc.init(nc)
 	pc.br = bufio.NewReaderSize(pc, 4<<10)
 	pc.bw = bufio.NewWriterSize(pc, 4<<10)
 	return pc, nil

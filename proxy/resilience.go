@@ -253,11 +253,17 @@ type limitTransport struct {
 func (t *limitTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	select {
 	case t.slots <- struct{}{}:
-	case <-req.Context().Done():
-		if req.Body != nil {
-			req.Body.Close()
+	default:
+		// No free slot: wait (the context's Done channel is made only
+		// when some call has to wait).
+		select {
+		case t.slots <- struct{}{}:
+		case <-req.Context().Done():
+			if req.Body != nil {
+				req.Body.Close()
+			}
+			return nil, &noSlotError{upstream: t.upstream, err: req.Context().Err()}
 		}
-		return nil, &noSlotError{upstream: t.upstream, err: req.Context().Err()}
 	}
 	resp, err := t.next.RoundTrip(req)
 	if err != nil {
