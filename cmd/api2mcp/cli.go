@@ -122,7 +122,17 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		fmt.Fprintln(stderr, "api2mcp call: --args is not valid JSON")
 		return 2
 	}
-	logger, err := newLogger(stderr, logLevel, logFormat)
+	var buffered *logWriter
+	if cmd == "serve" || cmd == "stdio" {
+		// Their log is written in batches (see logWriter); what run
+		// prints to stderr itself goes the same way, to keep the order.
+		buffered = newLogWriter(stderr, logFlushAfter)
+		defer buffered.Close()
+	}
+	logger, err := newLogger(stderr, logLevel, logFormat, buffered)
+	if buffered != nil {
+		stderr = buffered
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "api2mcp %s: %v\n", cmd, err)
 		return 2
@@ -345,7 +355,13 @@ func writeIndented(stdout, stderr io.Writer, raw json.RawMessage) int {
 	return 0
 }
 
-func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
+// logFlushAfter is how long a log line of serve or stdio may wait in the
+// buffer before it is written.
+const logFlushAfter = 100 * time.Millisecond
+
+// newLogger makes the logger writing to w; with buffered set, through it
+// (w decides the format "auto" stands for).
+func newLogger(w io.Writer, level, format string, buffered *logWriter) (*slog.Logger, error) {
 	var lv slog.Level
 	if err := lv.UnmarshalText([]byte(level)); err != nil {
 		return nil, fmt.Errorf("--log-level: %q is not debug, info, warn or error", level)
@@ -359,13 +375,23 @@ func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 			}
 		}
 	}
+	out := w
+	if buffered != nil {
+		out = buffered
+	}
+	var h slog.Handler
 	switch format {
 	case "text":
-		return slog.New(slog.NewTextHandler(w, opts)), nil
+		h = slog.NewTextHandler(out, opts)
 	case "json":
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
+		h = slog.NewJSONHandler(out, opts)
+	default:
+		return nil, errors.New("--log-format: want text, json or auto")
 	}
-	return nil, errors.New("--log-format: want text, json or auto")
+	if buffered != nil {
+		h = flushHandler{Handler: h, w: buffered}
+	}
+	return slog.New(h), nil
 }
 
 func buildVersion() string {

@@ -16,14 +16,18 @@ import (
 	"github.com/api2mcp/api2mcp/proxy"
 )
 
+// lockedBuffer is an io.Writer read while other goroutines write to it;
+// writes counts the Write calls.
 type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
+	mu     sync.Mutex
+	b      bytes.Buffer
+	writes int
 }
 
 func (l *lockedBuffer) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.writes++
 	return l.b.Write(p)
 }
 
