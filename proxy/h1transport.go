@@ -6,12 +6,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"slices"
 	"sync"
 	"syscall"
 	"time"
+
+	"golang.org/x/net/http/httpguts"
 )
 
 // h1Transport is the connection pool of a plain-http upstream: an HTTP/1.1
@@ -39,7 +42,9 @@ type h1Transport struct {
 }
 
 // h1Conn is one pooled connection. read and written count the bytes of the
-// current exchange, to tell whether a failed request reached the upstream.
+// current exchange, and writeErr keeps the connection's own write error, to
+// tell whether a failed request reached the upstream. readLimit bounds what
+// is read while the response's head is parsed.
 type h1Conn struct {
 	net.Conn
 	peeker
@@ -50,19 +55,46 @@ type h1Conn struct {
 	reused    bool
 	read      int64
 	written   int64
+	writeErr  error
+	readLimit int64
 }
 
 func (c *h1Conn) Read(p []byte) (int, error) {
+	if c.readLimit <= 0 {
+		return 0, errHeadTooLarge
+	}
+	if int64(len(p)) > c.readLimit {
+		p = p[:c.readLimit]
+	}
 	n, err := c.Conn.Read(p)
 	c.read += int64(n)
+	c.readLimit -= int64(n)
 	return n, err
 }
 
 func (c *h1Conn) Write(p []byte) (int, error) {
 	n, err := c.Conn.Write(p)
 	c.written += int64(n)
+	if err != nil {
+		c.writeErr = err
+	}
 	return n, err
 }
+
+// maxHeadBytes bounds a response's status line and headers (and those of
+// the informational responses before it): max_response_bytes counts the
+// body only. net/http's transport allows 10 MiB; no API needs 1.
+const maxHeadBytes = 1 << 20
+
+var errHeadTooLarge = fmt.Errorf("the response headers are larger than %d bytes", maxHeadBytes)
+
+// maxH1Body is the largest request body sent through the pool. The pool
+// writes the whole request before it reads: a body this small fits in the
+// socket buffers even when the upstream answers without reading it (an early
+// 401 or 413), which net/http's transport, reading while it writes, then
+// still hands over. Larger bodies, and those of unknown length or waiting
+// for 100 Continue, go through net/http's transport.
+const maxH1Body = 32 << 10
 
 // aLongTimeAgo is a deadline that has passed: setting it on a connection
 // unblocks its reads and writes at once.
@@ -72,8 +104,13 @@ var aLongTimeAgo = time.Unix(1, 0)
 const max1xx = 5
 
 func (t *h1Transport) RoundTrip(req *http.Request) (*http.Response, error) {
-	if req.URL.Scheme != "http" {
+	if req.URL.Scheme != "http" || req.ContentLength > maxH1Body || (req.ContentLength < 0 && req.Body != nil && req.Body != http.NoBody) ||
+		req.Header.Get("Expect") != "" {
 		return t.next.RoundTrip(req)
+	}
+	if err := validHeader(req.Header); err != nil {
+		closeRequestBody(req)
+		return nil, err
 	}
 	ctx := req.Context()
 	addr := req.URL.Host
@@ -112,7 +149,7 @@ func (t *h1Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 // by the caller, on the same connection, which goes back to the pool when
 // the body has been read to its end.
 func (t *h1Transport) exchange(ctx context.Context, pc *h1Conn, req *http.Request) (*http.Response, error) {
-	pc.read, pc.written = 0, 0
+	pc.read, pc.written, pc.writeErr, pc.readLimit = 0, 0, nil, maxHeadBytes
 	// Cancelling the context (or its deadline) unblocks the connection;
 	// nothing runs per call unless it fires.
 	stop := context.AfterFunc(ctx, func() { pc.SetDeadline(aLongTimeAgo) })
@@ -149,9 +186,12 @@ func (t *h1Transport) exchange(ctx context.Context, pc *h1Conn, req *http.Reques
 		// An informational response (100 Continue, 103 Early Hints) has
 		// no body; the final response follows.
 	}
+	pc.readLimit = math.MaxInt64 // the body is bounded by the caller
 	// A connection is reused only after a response whose end its framing
-	// marks: a length or chunks, and no Connection: close either way.
-	reusable := !resp.Close && !req.Close && (resp.ContentLength >= 0 || slices.Contains(resp.TransferEncoding, "chunked"))
+	// marks: none (HEAD, 204, 304: net/http gives NoBody), a length or
+	// chunks, and no Connection: close either way.
+	reusable := !resp.Close && !req.Close &&
+		(resp.Body == http.NoBody || resp.ContentLength >= 0 || slices.Contains(resp.TransferEncoding, "chunked"))
 	if resp.Body == http.NoBody {
 		t.release(pc, reusable, stop)
 		return resp, nil
@@ -286,6 +326,23 @@ func (t *h1Transport) CloseIdleConnections() {
 	}
 }
 
+// validHeader refuses what net/http's transport refuses: Request.Write
+// alone would turn a newline into a space and pass other control
+// characters on. The value is not shown: it may be a secret.
+func validHeader(h http.Header) error {
+	for k, vs := range h {
+		if !httpguts.ValidHeaderFieldName(k) {
+			return fmt.Errorf("invalid header field name %q", k)
+		}
+		for _, v := range vs {
+			if !httpguts.ValidHeaderFieldValue(v) {
+				return fmt.Errorf("invalid header field value for %q", k)
+			}
+		}
+	}
+	return nil
+}
+
 // staleConn reports whether err is a pooled connection found closed by the
 // upstream, in a way that makes sending req again safe: nothing of it was
 // written, or it may be repeated and nothing came back.
@@ -294,7 +351,10 @@ func staleConn(pc *h1Conn, req *http.Request, err error) bool {
 		return false
 	}
 	if pc.written == 0 {
-		return true
+		// Only if the connection refused the write: a request that
+		// could not be written at all (a body that fails to read) fails
+		// the same way on any connection.
+		return pc.writeErr != nil
 	}
 	if pc.read > 0 || !replayable(req) {
 		return false

@@ -511,3 +511,106 @@ func mustURL(t *testing.T, s string) *url.URL {
 	}
 	return u
 }
+
+// Response headers are bounded (max_response_bytes counts the body only):
+// an upstream sending endless headers, or endless informational responses,
+// fails the call instead of filling memory.
+func TestH1ResponseHeadIsBounded(t *testing.T) {
+	url := rawServer(t, func(_ int, c net.Conn, br *bufio.Reader) {
+		req, err := readRequest(br)
+		if err != nil {
+			return
+		}
+		bw := bufio.NewWriter(c)
+		line := strings.Repeat("a", 64<<10)
+		for i := range 64 { // 4 MiB
+			if req.URL.Path == "/hints" && i < 4 { // four of 320 KiB: fewer than the 1xx cap
+				fmt.Fprintf(bw, "HTTP/1.1 103 Early Hints\r\nLink: </%s>\r\n\r\n", strings.Repeat(line, 5))
+			} else if req.URL.Path == "/hints" {
+				break
+			} else if i == 0 {
+				fmt.Fprintf(bw, "HTTP/1.1 200 OK\r\nX-Big: %s", line)
+			} else if _, err := bw.WriteString(line); err != nil {
+				return
+			}
+		}
+		bw.WriteString("\r\nContent-Length: 2\r\n\r\nok")
+		bw.Flush()
+	})
+	tr := newTestH1(4, time.Minute)
+	defer tr.CloseIdleConnections()
+	for _, path := range []string{"/big", "/hints"} {
+		_, _, err := h1Call(t, tr, "GET", url+path, "")
+		if err == nil || !strings.Contains(err.Error(), "response headers are larger than 1048576 bytes") {
+			t.Errorf("%s: %v, want the head refused", path, err)
+		}
+	}
+}
+
+// HEAD and 204 answers have no body whatever their headers say: the
+// connection is reused after them.
+func TestH1BodilessAnswersKeepTheConnection(t *testing.T) {
+	url := rawServer(t, func(_ int, c net.Conn, br *bufio.Reader) {
+		for {
+			req, err := readRequest(br)
+			if err != nil {
+				return
+			}
+			if req.Method == "HEAD" {
+				io.WriteString(c, "HTTP/1.1 200 OK\r\nX: y\r\n\r\n") // no length
+			} else {
+				io.WriteString(c, "HTTP/1.1 204 No Content\r\n\r\n")
+			}
+		}
+	})
+	var conns atomic.Int32
+	tr := newTestH1(4, time.Minute)
+	dial := tr.dial
+	tr.dial = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		conns.Add(1)
+		return dial(ctx, network, addr)
+	}
+	defer tr.CloseIdleConnections()
+	for range 3 {
+		for _, method := range []string{"HEAD", "DELETE"} {
+			if status, _, err := h1Call(t, tr, method, url+"/x", ""); err != nil || status >= 300 {
+				t.Fatalf("%s: %d, %v", method, status, err)
+			}
+		}
+	}
+	if n := conns.Load(); n != 1 {
+		t.Errorf("6 bodiless answers used %d connections, want 1", n)
+	}
+}
+
+// A request that cannot be written (a header value net/http refuses) fails
+// at once: it is not tried on every pooled connection in turn.
+func TestH1UnwritableRequestKeepsThePool(t *testing.T) {
+	release := make(chan struct{})
+	srv, cc := countingServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		<-release
+	}))
+	tr := newTestH1(4, time.Minute)
+	defer tr.CloseIdleConnections()
+	var wg sync.WaitGroup
+	for range 3 { // three pooled connections
+		wg.Go(func() { h1Call(t, tr, "GET", srv.URL, "") })
+	}
+	eventually(t, "three connections open", func() bool { return cc.opened.Load() == 3 })
+	close(release)
+	wg.Wait()
+	req := newRequest(context.Background(), "GET", mustURL(t, srv.URL), nil)
+	req.Header = http.Header{"X-Bad": {"a\nb"}}
+	if _, err := tr.RoundTrip(req); err == nil || !strings.Contains(err.Error(), "invalid header field value") {
+		t.Fatalf("a request net/http cannot write: %v", err)
+	}
+	if n := cc.opened.Load(); n != 3 {
+		t.Errorf("%d connections opened, want still 3", n)
+	}
+	tr.mu.Lock()
+	idle := len(tr.idle)
+	tr.mu.Unlock()
+	if idle < 2 {
+		t.Errorf("%d idle connections left of 3: the failed request went through the pool", idle)
+	}
+}

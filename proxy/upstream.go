@@ -358,7 +358,7 @@ func (c *upstreamClient) describe(ctx context.Context, err error) error {
 		return &callError{msg: fmt.Sprintf("could not connect to upstream %s: connection refused", name)}
 	case errors.As(err, &dnsErr):
 		return &callError{msg: fmt.Sprintf("could not resolve the host of upstream %s", name)}
-	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
 		return &callError{msg: fmt.Sprintf("upstream %s closed the connection before answering in full", name)}
 	}
 	var ue *url.Error

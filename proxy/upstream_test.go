@@ -103,3 +103,20 @@ func TestUpstreamURLUserInfo(t *testing.T) {
 		t.Errorf("upstream saw %q", got)
 	}
 }
+
+// An upstream that answers before reading a large body (an early 401 or
+// 413) is heard: the answer reaches the agent, not a broken pipe.
+func TestUpstreamEarlyAnswerToLargeBody(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "unauthorized", http.StatusUnauthorized) // the body is never read
+	}))
+	defer srv.Close()
+	c := testUpstreamClient(t, srv.URL)
+	c.cfg.MaxResponseBytes = 1 << 20
+	for _, size := range []int{1 << 10, 256 << 10, 4 << 20} {
+		resp, err := c.do(context.Background(), &mapping.Request{Method: "POST", Path: "/x", Body: []byte(strings.Repeat("x", size)), ContentType: "text/plain"}, nil, nil)
+		if err != nil || resp.status != http.StatusUnauthorized {
+			t.Errorf("%d-byte body: %v, want the upstream's 401", size, err)
+		}
+	}
+}
