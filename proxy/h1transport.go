@@ -208,25 +208,27 @@ type h1Body struct {
 	body     io.ReadCloser
 	reusable bool
 	stop     func() bool
-	done     bool
+	done     error // once the connection is released: what Read returns
 }
 
+var errBodyClosed = errors.New("read on a closed response body")
+
 func (b *h1Body) Read(p []byte) (int, error) {
-	if b.done {
-		return 0, io.EOF
+	if b.done != nil {
+		return 0, b.done
 	}
 	n, err := b.body.Read(p)
 	if err != nil {
-		b.done = true
+		b.done = err
 		b.t.release(b.pc, b.reusable && err == io.EOF, b.stop)
 	}
 	return n, err
 }
 
 func (b *h1Body) Close() error {
-	if !b.done {
+	if b.done == nil {
 		// Not read to its end: what is left of it is on the connection.
-		b.done = true
+		b.done = errBodyClosed
 		b.t.release(b.pc, false, b.stop)
 	}
 	return nil
