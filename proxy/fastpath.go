@@ -48,11 +48,11 @@ func (s *Server) fastCall(next http.Handler) http.Handler {
 		}
 		res, result := s.run(r.Context(), e, req, req.Params, true)
 		if result == nil {
-			// MarshalJSON is json.Marshal's output (compact, HTML
+			// marshalResult writes MarshalJSON's output (compact, HTML
 			// escaped): what an Encoder would write, without compacting
 			// it a second time. A cached result was stored so encoded.
 			var err error
-			if result, err = res.MarshalJSON(); err != nil {
+			if result, err = marshalResult(res); err != nil {
 				writeRPCError(w, http.StatusInternalServerError, -32603, "encoding the result failed")
 				return
 			}

@@ -500,7 +500,7 @@ func decodeResult(b []byte) (*mcp.CallToolResult, error) {
 // encode is the result of a shaped answer for e, encoded; nil if it cannot
 // be.
 func (s *Server) encode(e *toolEntry, shaped mapping.Result) *encodedResult {
-	b, err := s.result(e, shaped).MarshalJSON()
+	b, err := marshalResult(s.result(e, shaped))
 	if err != nil {
 		return nil
 	}
