@@ -265,17 +265,23 @@ func (c *upstreamClient) send(req *http.Request) (*http.Response, error) {
 }
 
 // redirect returns the request that follows resp, a redirect to the
-// upstream's origin that can be followed (RFC 9110 15.4: 301, 302 and 303
-// become a GET, except for HEAD; 307 and 308 repeat the method and body).
+// upstream's origin that can be followed. Methods change as RFC 9110 15.4
+// and the Fetch standard say: a POST meeting 301 or 302, and anything but
+// GET or HEAD meeting 303, becomes a GET without a body; otherwise the
+// method and body are sent again.
 func (c *upstreamClient) redirect(req *http.Request, resp *http.Response) (*http.Request, bool) {
-	method, keepBody := req.Method, false
+	method, keepBody := req.Method, true
 	switch resp.StatusCode {
-	case http.StatusMovedPermanently, http.StatusFound, http.StatusSeeOther:
+	case http.StatusMovedPermanently, http.StatusFound:
+		if method == http.MethodPost {
+			method, keepBody = http.MethodGet, false
+		}
+	case http.StatusSeeOther:
 		if method != http.MethodHead {
 			method = http.MethodGet
 		}
+		keepBody = false
 	case http.StatusTemporaryRedirect, http.StatusPermanentRedirect:
-		keepBody = true
 	default:
 		return nil, false
 	}

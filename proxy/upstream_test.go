@@ -28,9 +28,10 @@ func testUpstreamClient(t *testing.T, rawURL string) *upstreamClient {
 	return c
 }
 
-// Redirects within the upstream's origin are followed as RFC 9110 says:
-// 301/302/303 turn into a GET without the body, 307/308 repeat the method
-// and body; at most five are followed.
+// Redirects within the upstream's origin are followed as RFC 9110 and
+// Fetch say: a POST meeting 301/302 and anything meeting 303 turn into a GET
+// without the body, other methods and 307/308 repeat the method and body;
+// at most five are followed.
 func TestUpstreamRedirectsWithinOrigin(t *testing.T) {
 	var seen []string
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -60,11 +61,13 @@ func TestUpstreamRedirectsWithinOrigin(t *testing.T) {
 		{"POST", "/see-other", []string{`POST /see-other "{\"a\":1}" ct="application/json" key="k1"`, `GET /done "" ct="" key="k1"`}, ""},
 		{"POST", "/temporary", []string{`POST /temporary "{\"a\":1}" ct="application/json" key="k1"`, `POST /done "{\"a\":1}" ct="application/json" key="k1"`}, ""},
 		{"GET", "/moved", []string{`GET /moved "" ct="" key="k1"`, `GET /done "" ct="" key="k1"`}, ""},
+		{"POST", "/moved", []string{`POST /moved "{\"a\":1}" ct="application/json" key="k1"`, `GET /done "" ct="" key="k1"`}, ""},
+		{"PUT", "/moved", []string{`PUT /moved "{\"a\":1}" ct="application/json" key="k1"`, `PUT /done "{\"a\":1}" ct="application/json" key="k1"`}, ""},
 		{"GET", "/loop", nil, "redirect to another origin (or one too many)"},
 	} {
 		seen = nil
 		r := &mapping.Request{Method: tc.method, Path: tc.path}
-		if tc.method == "POST" {
+		if tc.method == "POST" || tc.method == "PUT" {
 			r.Body, r.ContentType = []byte(`{"a":1}`), "application/json"
 		}
 		resp, err := c.do(context.Background(), r, nil, nil)
