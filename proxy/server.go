@@ -422,7 +422,9 @@ func (s *Server) call(ctx context.Context, e *toolEntry, c caller, params *mcp.C
 	if d.lookup {
 		if hit, ok := s.cache.get(d.key, e.cfg); ok {
 			*outcome = "cache_hit"
-			note(100, "answered from the cache")
+			if note != nil {
+				note(100, "answered from the cache")
+			}
 			return s.answer(e, nil, hit.encoded, wantJSON)
 		}
 	}
@@ -543,7 +545,9 @@ func limitedResult(cfg *configs.Config, msg string, wait time.Duration) *mcp.Cal
 // fetch calls the upstream and shapes its answer; failures are shaped as
 // error results.
 func (s *Server) fetch(ctx context.Context, e *toolEntry, r *mapping.Request, header http.Header, note func(float64, string)) fetched {
-	note(0, "calling upstream "+e.tool.Upstream())
+	if note != nil {
+		note(0, "calling upstream "+e.tool.Upstream())
+	}
 	upStart := time.Now()
 	resp, err := e.upstream.do(ctx, r, header, e.cred)
 	if resp != nil {
@@ -554,10 +558,14 @@ func (s *Server) fetch(ctx context.Context, e *toolEntry, r *mapping.Request, he
 	if err != nil {
 		return fetched{outcome: "upstream_error", shaped: mapping.Result{IsError: true, Text: fmt.Sprintf("%s: %v", e.tool.Name(), err)}}
 	}
-	note(50, fmt.Sprintf("upstream answered HTTP %d (%d bytes)", resp.status, len(resp.body)))
+	if note != nil {
+		note(50, fmt.Sprintf("upstream answered HTTP %d (%d bytes)", resp.status, len(resp.body)))
+	}
 	f := fetched{status: resp.status, header: resp.header, outcome: "ok"}
 	f.shaped = e.tool.ShapeResponse(r, resp.status, resp.header, resp.body)
-	note(100, "result ready")
+	if note != nil {
+		note(100, "result ready")
+	}
 	if f.shaped.IsError {
 		f.outcome = "upstream_status"
 		if resp.status >= 200 && resp.status <= 299 {
@@ -592,11 +600,12 @@ func (s *Server) result(e *toolEntry, shaped mapping.Result) *mcp.CallToolResult
 // and a debug log notification for clients that asked for logs (the SDK
 // sends it only at the level the client set). Neither says more than the
 // tool, upstream and status. Both need a stream to the client: a stateful
-// session, or a request answered as an event stream.
+// session, or a request answered as an event stream; without one it returns
+// nil, and callers skip the notes.
 func progressNotes(ctx context.Context, req *mcp.CallToolRequest) func(float64, string) {
 	ss := req.Session
 	if ss == nil {
-		return func(float64, string) {}
+		return nil // nothing to send them on: not even their text is made
 	}
 	token := req.Params.GetProgressToken()
 	tool := req.Params.Name
