@@ -241,7 +241,7 @@ func TestH1UnsolicitedBytesNeverAnswerTheNextCall(t *testing.T) {
 				t.Fatalf("first call: %q, %v", body, err)
 			}
 			<-sent
-			time.Sleep(20 * time.Millisecond) // the extra bytes are in our socket buffer
+			time.Sleep(50 * time.Millisecond) // the extra bytes are in our socket buffer
 			if _, body, err := h1Call(t, tr, "GET", url+"/second", ""); err != nil || body != "fine" {
 				t.Fatalf("second call: %q, %v; want the answer to its own request", body, err)
 			}
@@ -271,7 +271,7 @@ func TestH1IdleConnectionClosedByUpstream(t *testing.T) {
 			t.Fatalf("call %d: %q, %v", i, body, err)
 		}
 		<-closed
-		time.Sleep(10 * time.Millisecond) // the FIN has arrived
+		time.Sleep(50 * time.Millisecond) // the FIN has arrived
 	}
 	if n := requests.Load(); n != 3 {
 		t.Errorf("the upstream received %d requests for 3 calls", n)
