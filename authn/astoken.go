@@ -35,16 +35,25 @@ func badRequest(code, desc string) *tokenError {
 	return &tokenError{status: http.StatusBadRequest, code: code, desc: desc}
 }
 
-// token is step 4: the token endpoint.
-func (s *authServer) token(w http.ResponseWriter, r *http.Request) {
+// readTokenForm reads the form of a POST to the token or revocation
+// endpoint (at most 16 KiB) into r.PostForm; false: the error is written.
+func readTokenForm(w http.ResponseWriter, r *http.Request) bool {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", "POST")
 		writeTokenError(w, &tokenError{status: http.StatusMethodNotAllowed, code: "invalid_request", desc: "use POST"})
-		return
+		return false
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
 	if err := r.ParseForm(); err != nil {
 		writeTokenError(w, badRequest("invalid_request", "the body must be application/x-www-form-urlencoded"))
+		return false
+	}
+	return true
+}
+
+// token is step 4: the token endpoint.
+func (s *authServer) token(w http.ResponseWriter, r *http.Request) {
+	if !readTokenForm(w, r) {
 		return
 	}
 	if len(r.URL.RawQuery) > 0 {
@@ -132,14 +141,8 @@ func (s *authServer) unavailable(ctx context.Context, err error) *tokenError {
 	return &tokenError{status: http.StatusServiceUnavailable, code: "temporarily_unavailable", desc: "the authorization state is unavailable; retry later"}
 }
 
-func (s *authServer) redeemCode(ctx context.Context, c *client, form map[string][]string) (map[string]any, *tokenError) {
-	get := func(k string) string {
-		if v := form[k]; len(v) > 0 {
-			return v[0]
-		}
-		return ""
-	}
-	code := get("code")
+func (s *authServer) redeemCode(ctx context.Context, c *client, form url.Values) (map[string]any, *tokenError) {
+	code := form.Get("code")
 	if code == "" {
 		return nil, badRequest("invalid_request", "code is required")
 	}
@@ -187,17 +190,17 @@ func (s *authServer) redeemCode(ctx context.Context, c *client, form map[string]
 	if rec.Grant.ClientID != c.ID {
 		return fail("code_client_mismatch", "the code was issued to another client")
 	}
-	if r := get("redirect_uri"); r != rec.RedirectURI && (rec.RedirectGiven || r != "") {
+	if r := form.Get("redirect_uri"); r != rec.RedirectURI && (rec.RedirectGiven || r != "") {
 		return fail("redirect_uri_mismatch", "redirect_uri differs from the authorization request's")
 	}
-	verifier := get("code_verifier")
+	verifier := form.Get("code_verifier")
 	if verifier == "" {
 		return fail("missing_verifier", "code_verifier is required (PKCE)")
 	}
 	if !pkceMatches(verifier, rec.Challenge) {
 		return fail("wrong_verifier", "code_verifier does not match the code challenge")
 	}
-	if res := get("resource"); res != "" {
+	if res := form.Get("resource"); res != "" {
 		if r, ok := s.checkResource(res); !ok || r != rec.Grant.Resource {
 			return fail("wrong_resource", "resource differs from the authorization request's")
 		}
@@ -224,11 +227,8 @@ func (s *authServer) redeemCode(ctx context.Context, c *client, form map[string]
 	return resp, te
 }
 
-func (s *authServer) redeemRefresh(ctx context.Context, c *client, form map[string][]string) (map[string]any, *tokenError) {
-	var rt string
-	if v := form["refresh_token"]; len(v) > 0 {
-		rt = v[0]
-	}
+func (s *authServer) redeemRefresh(ctx context.Context, c *client, form url.Values) (map[string]any, *tokenError) {
+	rt := form.Get("refresh_token")
 	if rt == "" {
 		return nil, badRequest("invalid_request", "refresh_token is required")
 	}
@@ -363,14 +363,7 @@ func (s *authServer) revokeGrant(ctx context.Context, grant string) {
 // revoke is RFC 7009 token revocation. A refresh token revokes its grant;
 // an access token only itself. Unknown tokens are not an error.
 func (s *authServer) revoke(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", "POST")
-		writeTokenError(w, &tokenError{status: http.StatusMethodNotAllowed, code: "invalid_request", desc: "use POST"})
-		return
-	}
-	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
-	if err := r.ParseForm(); err != nil {
-		writeTokenError(w, badRequest("invalid_request", "the body must be application/x-www-form-urlencoded"))
+	if !readTokenForm(w, r) {
 		return
 	}
 	c, te := s.authenticateClient(r)
