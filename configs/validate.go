@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/api2mcp/api2mcp/authn"
 	"github.com/api2mcp/api2mcp/mapping"
@@ -557,37 +558,28 @@ func applyDefaults(s *ServerSpec) {
 	}
 }
 
+// orDefault is v, or def when v is zero; a negative v is reported at field
+// (the config is then refused).
+func orDefault[T int | int64 | time.Duration](v, def T, field string, fail func(field, format string, a ...any)) T {
+	if v < 0 {
+		fail(field, "must not be negative")
+	}
+	if v == 0 {
+		return def
+	}
+	return v
+}
+
 func compileUpstream(name string, spec UpstreamSpec, unresolved map[string]bool) (*Upstream, []error) {
 	var errs []error
 	field := "upstreams." + name
 	fail := func(sub, format string, a ...any) {
 		errs = append(errs, fmt.Errorf("%s.%s: %s", field, sub, fmt.Sprintf(format, a...)))
 	}
-	u := &Upstream{
-		Name:             name,
-		Timeout:          spec.Timeout,
-		MaxResponseBytes: spec.MaxResponseBytes,
-		Header:           http.Header{},
-	}
-	if u.Timeout == 0 {
-		u.Timeout = DefaultUpstreamTimeout
-	}
-	if u.Timeout < 0 {
-		fail("timeout", "must not be negative")
-	}
-	if u.MaxResponseBytes == 0 {
-		u.MaxResponseBytes = DefaultMaxResponseBytes
-	}
-	if u.MaxResponseBytes < 0 {
-		fail("max_response_bytes", "must not be negative")
-	}
-	u.ConnectTimeout = spec.ConnectTimeout
-	if u.ConnectTimeout == 0 {
-		u.ConnectTimeout = DefaultConnectTimeout
-	}
-	if u.ConnectTimeout < 0 {
-		fail("connect_timeout", "must not be negative")
-	}
+	u := &Upstream{Name: name, Header: http.Header{}}
+	u.Timeout = orDefault(spec.Timeout, DefaultUpstreamTimeout, "timeout", fail)
+	u.MaxResponseBytes = orDefault(spec.MaxResponseBytes, DefaultMaxResponseBytes, "max_response_bytes", fail)
+	u.ConnectTimeout = orDefault(spec.ConnectTimeout, DefaultConnectTimeout, "connect_timeout", fail)
 	u.Retries = DefaultRetries
 	if spec.Retries != nil {
 		u.Retries = *spec.Retries
@@ -595,36 +587,14 @@ func compileUpstream(name string, spec UpstreamSpec, unresolved map[string]bool)
 	if u.Retries < 0 || u.Retries > maxRetries {
 		fail("retries", "must be 0 to %d", maxRetries)
 	}
-	u.RetryBackoff = spec.RetryBackoff
-	if u.RetryBackoff == 0 {
-		u.RetryBackoff = DefaultRetryBackoff
-	}
-	if u.RetryBackoff < 0 {
-		fail("retry_backoff", "must not be negative")
-	}
+	u.RetryBackoff = orDefault(spec.RetryBackoff, DefaultRetryBackoff, "retry_backoff", fail)
 	cb := spec.CircuitBreaker
+	failures := orDefault(cb.Failures, DefaultBreakerFailures, "circuit_breaker.failures", fail)
+	openFor := orDefault(cb.OpenFor, DefaultBreakerOpenFor, "circuit_breaker.open_for", fail)
 	if !cb.Disabled {
-		u.BreakerFailures, u.BreakerOpenFor = cb.Failures, cb.OpenFor
-		if u.BreakerFailures == 0 {
-			u.BreakerFailures = DefaultBreakerFailures
-		}
-		if u.BreakerOpenFor == 0 {
-			u.BreakerOpenFor = DefaultBreakerOpenFor
-		}
+		u.BreakerFailures, u.BreakerOpenFor = failures, openFor
 	}
-	if cb.Failures < 0 {
-		fail("circuit_breaker.failures", "must not be negative")
-	}
-	if cb.OpenFor < 0 {
-		fail("circuit_breaker.open_for", "must not be negative")
-	}
-	u.MaxConcurrent = spec.MaxConcurrent
-	if u.MaxConcurrent == 0 {
-		u.MaxConcurrent = DefaultMaxConcurrent
-	}
-	if u.MaxConcurrent < 0 {
-		fail("max_concurrent", "must not be negative")
-	}
+	u.MaxConcurrent = orDefault(spec.MaxConcurrent, DefaultMaxConcurrent, "max_concurrent", fail)
 	// The URL may carry a secret (an API key in the query): errors describe it
 	// without quoting it. A field whose ${…} failed is already reported and
 	// is not checked again; the upstream is then not usable.
