@@ -320,25 +320,7 @@ func (a *Authenticator) MetadataPaths() []string { return a.metaPaths }
 
 // MetadataHandler serves the RFC 9728 protected-resource metadata. It is
 // public: any origin may read it.
-func (a *Authenticator) MetadataHandler() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Access-Control-Allow-Origin", "*")
-		switch r.Method {
-		case http.MethodOptions:
-			w.Header().Set("Access-Control-Allow-Methods", "GET, OPTIONS")
-			w.WriteHeader(http.StatusNoContent)
-			return
-		case http.MethodGet, http.MethodHead:
-		default:
-			w.Header().Set("Allow", "GET, HEAD, OPTIONS")
-			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
-			return
-		}
-		w.Header().Set("Content-Type", "application/json")
-		w.Header().Set("Cache-Control", "public, max-age=3600")
-		w.Write(a.metadata)
-	})
-}
+func (a *Authenticator) MetadataHandler() http.Handler { return publicJSON(a.metadata) }
 
 // Routes are the built-in authorization server's endpoints, by path
 // pattern (none outside mode authorization_server). They are public: they
