@@ -5,8 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"regexp"
-	"sort"
+	"slices"
 	"strings"
 )
 
@@ -34,7 +35,7 @@ func checkPlaceholders(raw map[string]any) []error {
 	walk = func(path string, v any) {
 		switch v := v.(type) {
 		case map[string]any:
-			for _, k := range sortedKeys(v) {
+			for _, k := range slices.Sorted(maps.Keys(v)) {
 				if path == "" && k == "upstreams" || path == "redis" && k == "url" {
 					continue
 				}
@@ -51,7 +52,7 @@ func checkPlaceholders(raw map[string]any) []error {
 				// tools[0] "name": query.q
 				if m, ok := e.(map[string]any); ok && path == "tools" {
 					if name, ok := m["name"].(string); ok && name != "" {
-						for _, k := range sortedKeys(m) {
+						for _, k := range slices.Sorted(maps.Keys(m)) {
 							walk(fmt.Sprintf("%s %q: %s", p, name, k), m[k])
 						}
 						continue
@@ -67,15 +68,6 @@ func checkPlaceholders(raw map[string]any) []error {
 	}
 	walk("", raw)
 	return errs
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 // resolveSecrets expands ${VAR} and ${file:/path} in the upstreams section
@@ -102,20 +94,20 @@ func resolveSecrets(f *File, o *Options) (secrets []string, unresolved map[strin
 			return val
 		})
 	}
-	for _, name := range sortedKeys(f.Upstreams) {
+	for _, name := range slices.Sorted(maps.Keys(f.Upstreams)) {
 		u := f.Upstreams[name]
 		base := fmt.Sprintf("upstreams.%s", name)
 		u.URL = expand(base+".url", u.URL)
 		if len(u.Headers) > 0 {
 			h := make(map[string]string, len(u.Headers))
-			for _, k := range sortedKeys(u.Headers) {
+			for _, k := range slices.Sorted(maps.Keys(u.Headers)) {
 				h[k] = expand(base+".headers."+k, u.Headers[k])
 			}
 			u.Headers = h
 		}
 		if len(u.Credentials) > 0 {
 			c := make(map[string]string, len(u.Credentials))
-			for _, k := range sortedKeys(u.Credentials) {
+			for _, k := range slices.Sorted(maps.Keys(u.Credentials)) {
 				c[k] = expand(base+".credentials."+k, u.Credentials[k])
 				if v := c[k]; strings.Contains(v, ":") && len(v) >= minSecretLen {
 					// A basic credential travels base64-encoded.

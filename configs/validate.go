@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"net/url"
@@ -79,7 +80,7 @@ func compile(path string, f *File, unresolved map[string]bool, o *Options) (*Con
 		}
 	}
 
-	for _, name := range sortedKeys(f.Upstreams) {
+	for _, name := range slices.Sorted(maps.Keys(f.Upstreams)) {
 		u, uerrs := compileUpstream(name, f.Upstreams[name], unresolved)
 		errs = append(errs, uerrs...)
 		if u != nil {
@@ -151,7 +152,7 @@ func compile(path string, f *File, unresolved map[string]bool, o *Options) (*Con
 		var toolErrs []error
 		up, ok := f.Upstreams[spec.Upstream]
 		if spec.Upstream != "" && !ok {
-			toolErrs = append(toolErrs, &mapping.FieldError{Field: "upstream", Err: fmt.Errorf("%q is not in upstreams (have: %s)", spec.Upstream, strings.Join(sortedKeys(f.Upstreams), ", "))})
+			toolErrs = append(toolErrs, &mapping.FieldError{Field: "upstream", Err: fmt.Errorf("%q is not in upstreams (have: %s)", spec.Upstream, strings.Join(slices.Sorted(maps.Keys(f.Upstreams)), ", "))})
 		}
 		t, err := mapping.Compile(spec)
 		if err != nil {
@@ -206,7 +207,7 @@ func (cfg *Config) checkAuth(spec authn.Spec) []error {
 	}
 	_, _, listenErr := net.SplitHostPort(cfg.Server.Listen)
 	if cfg.Auth.Mode != authn.ModeAuthorizationServer {
-		for _, name := range sortedKeys(cfg.Upstreams) {
+		for _, name := range slices.Sorted(maps.Keys(cfg.Upstreams)) {
 			if cfg.Upstreams[name].UserToken {
 				errs = append(errs, fmt.Errorf("upstreams.%s.auth.type: user_token needs auth.mode authorization_server (the users' provider tokens come from its login)", name))
 			}
@@ -245,8 +246,8 @@ func importOpenAPI(cfg *Config, path string, f *File, seen map[string]int, o *Op
 	imported := map[string]string{}         // name → "openapi[i]"
 	schemes := map[string]map[string]bool{} // upstream → security schemes its tools use
 	defer func() {
-		for _, name := range sortedKeys(f.Upstreams) {
-			for _, k := range sortedKeys(f.Upstreams[name].Credentials) {
+		for _, name := range slices.Sorted(maps.Keys(f.Upstreams)) {
+			for _, k := range slices.Sorted(maps.Keys(f.Upstreams[name].Credentials)) {
 				if !schemes[name][k] {
 					cfg.Warnings = append(cfg.Warnings, fmt.Sprintf("upstreams.%s.credentials.%s: names no security scheme an imported operation of this upstream requires", name, k))
 				}
@@ -263,7 +264,7 @@ func importOpenAPI(cfg *Config, path string, f *File, seen map[string]int, o *Op
 		case entry.Upstream == "":
 			fail("upstream", "required")
 		case !ok:
-			fail("upstream", "%q is not in upstreams (have: %s)", entry.Upstream, strings.Join(sortedKeys(f.Upstreams), ", "))
+			fail("upstream", "%q is not in upstreams (have: %s)", entry.Upstream, strings.Join(slices.Sorted(maps.Keys(f.Upstreams)), ", "))
 		}
 		var catalog *Catalog
 		switch entry.Discovery {
@@ -616,7 +617,7 @@ func compileUpstream(name string, spec UpstreamSpec, unresolved map[string]bool)
 		parsed.RawPath = strings.TrimSuffix(parsed.RawPath, "/")
 		u.URL = parsed
 	}
-	for _, k := range sortedKeys(spec.Headers) {
+	for _, k := range slices.Sorted(maps.Keys(spec.Headers)) {
 		v := spec.Headers[k]
 		if unresolved[field+".headers."+k] {
 			skipped = true
@@ -632,7 +633,7 @@ func compileUpstream(name string, spec UpstreamSpec, unresolved map[string]bool)
 		}
 		u.Header.Set(k, v)
 	}
-	for _, k := range sortedKeys(spec.Credentials) {
+	for _, k := range slices.Sorted(maps.Keys(spec.Credentials)) {
 		if unresolved[field+".credentials."+k] {
 			skipped = true
 			continue

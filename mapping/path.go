@@ -3,7 +3,9 @@ package mapping
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net/url"
+	"slices"
 	"strings"
 )
 
@@ -180,7 +182,7 @@ func (part pathPart) write(b *strings.Builder, v any) error {
 		if len(obj) == 0 {
 			return errors.New("must not be empty (it fills a path segment)")
 		}
-		keys := sortedKeys(obj)
+		keys := slices.Sorted(maps.Keys(obj))
 		vals := make([]string, len(keys))
 		for i, k := range keys {
 			if err := checkSegments(k); err != nil {

@@ -4,10 +4,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"mime"
 	"net/http"
 	"regexp"
-	"sort"
+	"slices"
 	"strings"
 )
 
@@ -197,7 +198,7 @@ func Compile(spec Spec) (*Tool, error) {
 
 	compileMap := func(section string, m map[string]string, checkName func(string) error) []namedProgram {
 		out := make([]namedProgram, 0, len(m))
-		for _, name := range sortedKeys(m) {
+		for _, name := range slices.Sorted(maps.Keys(m)) {
 			field := section + "." + name
 			if checkName != nil {
 				if err := checkName(name); err != nil {
@@ -323,7 +324,7 @@ func Compile(spec Spec) (*Tool, error) {
 
 	checkStyles := func(section string, m map[string]string, mapped map[string]string, defaultNames map[string]map[string]any) map[string]string {
 		out := map[string]string{}
-		for _, name := range sortedKeys(m) {
+		for _, name := range slices.Sorted(maps.Keys(m)) {
 			style := m[name]
 			_, inMap := mapped[name]
 			_, inArgs := defaultNames[name]
@@ -384,7 +385,7 @@ func Compile(spec Spec) (*Tool, error) {
 	t.text = compileResponse("response.text", spec.Response.Text, stringResult)
 	t.errorText = compileResponse("response.error", spec.Response.Error, stringResult)
 	t.content = compileResponse("response.content", spec.Response.Content, anyResult)
-	for _, code := range sortedKeys(spec.Response.Statuses) {
+	for _, code := range slices.Sorted(maps.Keys(spec.Response.Statuses)) {
 		if !statusKeyRE.MatchString(code) {
 			fail("response.statuses."+code, "want a status code (404), a range (4XX) or default")
 			continue
@@ -440,15 +441,6 @@ func deriveHints(method string, a Annotations) Hints {
 	}
 	h.OpenWorld = a.OpenWorld
 	return h
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 // validScope reports whether s is an OAuth scope-token (RFC 6749 §3.3) that

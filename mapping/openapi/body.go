@@ -2,7 +2,9 @@ package openapi
 
 import (
 	"fmt"
+	"maps"
 	"mime"
+	"slices"
 	"strings"
 )
 
@@ -51,7 +53,7 @@ func (b *toolBuilder) requestBody(o *operation) error {
 	var media map[string]any
 	var mediaType string
 	for _, want := range []bodyKind{bodyJSON, bodyForm, bodyMultipart} {
-		for _, mt := range sortedKeys(content) {
+		for _, mt := range slices.Sorted(maps.Keys(content)) {
 			if mediaKind(mt) == want {
 				kind, mediaType = want, mt
 				media, _ = content[mt].(map[string]any)
@@ -69,7 +71,7 @@ func (b *toolBuilder) requestBody(o *operation) error {
 	if kind == bodyNone {
 		// Any other media type is sent as it is: text from a string
 		// argument, anything else from base64.
-		mediaType = sortedKeys(content)[0]
+		mediaType = slices.Sorted(maps.Keys(content))[0]
 		key := b.claim("body", "body")
 		desc, _ := rb["description"].(string)
 		schema := map[string]any{"type": "string"}
@@ -113,7 +115,7 @@ func (b *toolBuilder) requestBody(o *operation) error {
 			}
 		}
 	}
-	names := sortedKeys(props)
+	names := slices.Sorted(maps.Keys(props))
 	fields := map[string]string{}
 	var styles map[string]string
 	for _, name := range names {
@@ -244,7 +246,7 @@ func (b *toolBuilder) responses(o *operation) {
 	descs := map[string]string{}
 	var success map[string]any
 	var successDoc *document
-	for _, code := range sortedKeys(resps) {
+	for _, code := range slices.Sorted(maps.Keys(resps)) {
 		d, raw, _, err := b.im.refs.deref(b.im.refs.spec, resps[code])
 		r, ok := raw.(map[string]any)
 		if err != nil || !ok {
@@ -254,7 +256,7 @@ func (b *toolBuilder) responses(o *operation) {
 		if strings.HasPrefix(upper, "2") {
 			if success == nil {
 				if content, ok := r["content"].(map[string]any); ok {
-					for _, mt := range sortedKeys(content) {
+					for _, mt := range slices.Sorted(maps.Keys(content)) {
 						if mediaKind(mt) == bodyJSON && mt != "*/*" {
 							success, _ = content[mt].(map[string]any)
 							successDoc = d

@@ -2,8 +2,10 @@ package openapi
 
 import (
 	"fmt"
+	"maps"
 	"net/http"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"unicode/utf8"
@@ -244,7 +246,7 @@ func (b *toolBuilder) parameters(o *operation) ([]*param, error) {
 			}
 			var schemaV any = m["schema"]
 			if content, ok := m["content"].(map[string]any); ok && schemaV == nil {
-				for _, mt := range sortedKeys(content) {
+				for _, mt := range slices.Sorted(maps.Keys(content)) {
 					if mo, ok := content[mt].(map[string]any); ok {
 						schemaV = mo["schema"]
 						p.json = strings.Contains(mt, "json")

@@ -4,9 +4,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 
@@ -193,7 +195,7 @@ type operation struct {
 func (im *importer) operations(root map[string]any) {
 	paths, _ := root["paths"].(map[string]any)
 	var ops []*operation
-	for _, p := range sortedKeys(paths) {
+	for _, p := range slices.Sorted(maps.Keys(paths)) {
 		_, itemV, _, err := im.refs.deref(im.refs.spec, paths[p])
 		if err != nil {
 			im.res.Skipped = append(im.res.Skipped, Skip{Operation: p, Reason: err.Error()})
@@ -247,7 +249,7 @@ func (im *importer) operations(root map[string]any) {
 		}
 		kept = append(kept, o)
 	}
-	for _, k := range sortedKeys(im.opts.Overrides) {
+	for _, k := range slices.Sorted(maps.Keys(im.opts.Overrides)) {
 		if !im.overrideUsed[k] {
 			im.warn("overrides.%s: names no selected operation (use an operationId or \"METHOD /path\")", k)
 		}

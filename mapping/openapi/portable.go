@@ -1,6 +1,10 @@
 package openapi
 
-import "encoding/json"
+import (
+	"encoding/json"
+	"maps"
+	"slices"
+)
 
 // portable renames the property keys of a converted schema that the
 // strictest model APIs refuse (anything outside ^[a-zA-Z0-9_.-]{1,64}$), at
@@ -21,7 +25,7 @@ func portable(s map[string]any, depth int) map[string]any {
 		}
 		newProps := make(map[string]any, len(props))
 		renamed := map[string]string{}
-		for _, k := range sortedKeys(props) {
+		for _, k := range slices.Sorted(maps.Keys(props)) {
 			nk := k
 			if !propertyKeyRE.MatchString(k) {
 				nk = argName(k)

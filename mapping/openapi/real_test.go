@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -57,7 +59,7 @@ func importAndCompile(t testing.TB, path string) (*Result, string) {
 		reasons[s.Reason]++
 	}
 	var parts []string
-	for _, r := range sortedKeys(reasons) {
+	for _, r := range slices.Sorted(maps.Keys(reasons)) {
 		parts = append(parts, fmt.Sprintf("%d: %s", reasons[r], r))
 	}
 	sort.Strings(parts)

@@ -3,8 +3,9 @@ package openapi
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"regexp"
-	"sort"
+	"slices"
 	"strings"
 )
 
@@ -197,7 +198,7 @@ func (c *converter) own(d *document, m map[string]any, depth int, stack []string
 	}
 	if props, ok := m["properties"].(map[string]any); ok {
 		outProps := map[string]any{}
-		for _, name := range sortedKeys(props) {
+		for _, name := range slices.Sorted(maps.Keys(props)) {
 			_, raw, _, err := c.refs.deref(d, props[name])
 			if err == nil {
 				if rm, ok := raw.(map[string]any); ok {
@@ -334,12 +335,3 @@ func containsAny(l []any, v any) bool {
 }
 
 func containsNil(l []any) bool { return containsAny(l, nil) }
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
-}

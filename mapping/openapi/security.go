@@ -2,7 +2,9 @@ package openapi
 
 import (
 	"fmt"
+	"maps"
 	"net/http"
+	"slices"
 	"strings"
 )
 
@@ -29,7 +31,7 @@ func (im *importer) readSchemes(root map[string]any) map[string]Scheme {
 	out := map[string]Scheme{}
 	comps, _ := root["components"].(map[string]any)
 	schemes, _ := comps["securitySchemes"].(map[string]any)
-	for _, name := range sortedKeys(schemes) {
+	for _, name := range slices.Sorted(maps.Keys(schemes)) {
 		_, s, _, err := im.refs.deref(im.refs.spec, schemes[name])
 		m, ok := s.(map[string]any)
 		if err != nil || !ok {
@@ -81,7 +83,7 @@ func (im *importer) security(o *operation) ([]Requirement, []string) {
 		m, _ := e.(map[string]any)
 		req := Requirement{}
 		usable := true
-		for _, name := range sortedKeys(m) {
+		for _, name := range slices.Sorted(maps.Keys(m)) {
 			sc, ok := im.schemes[name]
 			if !ok {
 				notes = append(notes, fmt.Sprintf("security scheme %q is not defined or not supported", name))
