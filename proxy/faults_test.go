@@ -335,21 +335,30 @@ tools:
 	}
 }
 
-func TestCancellationReachesUpstream(t *testing.T) {
-	cancelled := make(chan struct{})
-	started := make(chan struct{})
+// slowToolServer serves a tool "slow" whose upstream answers only when its
+// request is cancelled: started closes when the request arrives, cancelled
+// when it is cancelled.
+func slowToolServer(t *testing.T) (srv *Server, started, cancelled chan struct{}) {
+	t.Helper()
+	cancelled = make(chan struct{})
+	started = make(chan struct{})
 	up := newFaultUpstream(t, func(w http.ResponseWriter, r *http.Request) {
 		close(started)
 		<-r.Context().Done()
 		close(cancelled)
 	})
-	srv, _ := newTestServer(t, `
+	srv, _ = newTestServer(t, `
 upstreams:
   api: { url: "${UPSTREAM}", timeout: 1m }
 tools:
   - { name: slow, upstream: api, path: /slow }
 `, up.URL)
 	checkLeaks(t, srv, up)
+	return srv, started, cancelled
+}
+
+func TestCancellationReachesUpstream(t *testing.T) {
+	srv, started, cancelled := slowToolServer(t)
 	cs := session(t, srv)
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() {
@@ -368,20 +377,7 @@ tools:
 }
 
 func TestCancellationWhenHTTPClientGoesAway(t *testing.T) {
-	cancelled := make(chan struct{})
-	started := make(chan struct{})
-	up := newFaultUpstream(t, func(w http.ResponseWriter, r *http.Request) {
-		close(started)
-		<-r.Context().Done()
-		close(cancelled)
-	})
-	srv, _ := newTestServer(t, `
-upstreams:
-  api: { url: "${UPSTREAM}", timeout: 1m }
-tools:
-  - { name: slow, upstream: api, path: /slow }
-`, up.URL)
-	checkLeaks(t, srv, up)
+	srv, started, cancelled := slowToolServer(t)
 	front := httptest.NewServer(srv.Handler(context.Background()))
 	defer front.Close()
 	ctx, cancel := context.WithCancel(context.Background())
