@@ -13,6 +13,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
+
+	"github.com/api2mcp/api2mcp/internal/jsoncompact"
 )
 
 // Result is a shaped tool result.
@@ -86,11 +88,10 @@ func (t *Tool) shape(r *Request, status int, header http.Header, body []byte) Re
 	needValue := t.result != nil || t.text != nil || t.output != nil
 	if isJSON && !empty && !needValue {
 		// The common case: the upstream's JSON as it is, compacted.
-		var buf bytes.Buffer
-		if err := json.Compact(&buf, body); err != nil {
-			return t.invalidJSON(body, mediaType, err)
+		compact, ok := jsoncompact.Append(make([]byte, 0, len(body)), body, false)
+		if !ok {
+			return t.invalidJSON(body, mediaType, syntaxError(body))
 		}
-		compact := buf.Bytes()
 		if !utf8.Valid(compact) {
 			// JSON strings may carry invalid UTF-8; clients would see it
 			// replaced anyway, so replace it once, here, before measuring.
@@ -299,7 +300,7 @@ func (t *Tool) shapeError(r *Request, status int, header http.Header, body []byt
 		}
 		// A failing error expression must not hide the upstream's error.
 	}
-	return Result{IsError: true, Text: statusText(status) + t.statusDescription(status) + errorDetail(body, isJSON)}
+	return Result{IsError: true, Text: statusText(status) + t.statusDescription(status) + errorDetail(body)}
 }
 
 // statusDescription is the declared description of a status, in
@@ -368,6 +369,16 @@ func (t *Tool) shapeBinary(r *Request, status int, header http.Header, mediaType
 		}
 	}
 	return res
+}
+
+// syntaxError is encoding/json's account of what is wrong with body, which
+// jsoncompact refused.
+func syntaxError(body []byte) error {
+	var buf bytes.Buffer
+	if err := json.Compact(&buf, body); err != nil {
+		return err
+	}
+	return errors.New("not one JSON value") // unreachable while the two agree (FuzzAppend)
 }
 
 func (t *Tool) invalidJSON(body []byte, mediaType string, err error) Result {
@@ -539,16 +550,13 @@ func statusText(status int) string {
 
 // errorDetail quotes the start of an error body: compact JSON, or text with
 // runs of white space folded; binary bodies are only counted.
-func errorDetail(body []byte, isJSON bool) string {
+func errorDetail(body []byte) string {
 	body = bytes.TrimSpace(body)
 	if len(body) == 0 {
 		return ""
 	}
-	if isJSON || json.Valid(body) {
-		var buf bytes.Buffer
-		if json.Compact(&buf, body) == nil {
-			body = buf.Bytes()
-		}
+	if compact, ok := jsoncompact.Append(nil, body, false); ok {
+		body = compact
 	}
 	if !utf8.Valid(body) {
 		return fmt.Sprintf(" (%d-byte binary body)", len(body))

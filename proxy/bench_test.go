@@ -3,6 +3,7 @@ package proxy
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -23,10 +24,22 @@ const benchConcurrency = 16
 
 var petJSON = []byte(`{"id":1,"name":"Rex","status":"available","tags":["dog"]}`)
 
-func benchUpstream(b *testing.B) *httptest.Server {
+// petsJSON is a larger answer, pretty-printed as some APIs (GitHub's) send
+// them: 32 KiB of a list of pets with quotes, markup and accents in them.
+var petsJSON = func() []byte {
+	var pets []map[string]any
+	for i := 0; ; i++ {
+		pets = append(pets, map[string]any{"id": i, "name": `Rex "the" dog`, "status": "available", "tags": []string{"dog", "good"}, "note": "<b>café</b> & more"})
+		if b, _ := json.MarshalIndent(pets, "", "  "); len(b) >= 32<<10 {
+			return b
+		}
+	}
+}()
+
+func benchUpstream(b *testing.B, body []byte) *httptest.Server {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
-		w.Write(petJSON)
+		w.Write(body)
 	}))
 	b.Cleanup(srv.Close)
 	return srv
@@ -38,8 +51,14 @@ func benchClient() *http.Client {
 	return &http.Client{Transport: tr}
 }
 
-func BenchmarkUpstreamDirect(b *testing.B) {
-	up := benchUpstream(b)
+func BenchmarkUpstreamDirect(b *testing.B) { benchDirect(b, petJSON) }
+
+// BenchmarkUpstreamDirect32KiB is the baseline of
+// BenchmarkProxiedToolCall32KiB.
+func BenchmarkUpstreamDirect32KiB(b *testing.B) { benchDirect(b, petsJSON) }
+
+func benchDirect(b *testing.B, body []byte) {
+	up := benchUpstream(b, body)
 	client := benchClient()
 	b.SetParallelism(benchConcurrency)
 	b.ResetTimer()
@@ -95,6 +114,11 @@ var benchCall = []byte(`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{
 
 func BenchmarkProxiedToolCall(b *testing.B) { benchProxied(b, "", "", "", true) }
 
+// BenchmarkProxiedToolCall32KiB is BenchmarkProxiedToolCall with a larger,
+// pretty-printed answer: the costs that grow with the body (reading,
+// compacting, encoding the result) show here.
+func BenchmarkProxiedToolCall32KiB(b *testing.B) { benchProxiedBody(b, "", "", "", true, petsJSON) }
+
 // BenchmarkProxiedToolCallSDK is the same call through the SDK alone (the
 // fast path off): the reference the fast path is measured against.
 func BenchmarkProxiedToolCallSDK(b *testing.B) { benchProxied(b, "", "", "", false) }
@@ -136,7 +160,11 @@ auth:
 // benchProxied measures tools/call behind auth (a config section; token is
 // sent as the bearer) with extra added to the tool.
 func benchProxied(b *testing.B, auth, token, extra string, fast bool) {
-	up := benchUpstream(b)
+	benchProxiedBody(b, auth, token, extra, fast, petJSON)
+}
+
+func benchProxiedBody(b *testing.B, auth, token, extra string, fast bool, body []byte) {
+	up := benchUpstream(b, body)
 	yaml := auth + fmt.Sprintf(`
 upstreams:
   api: { url: %q, headers: { X-Api-Key: "${KEY}" } }

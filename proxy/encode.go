@@ -1,10 +1,11 @@
 package proxy
 
 import (
-	"bytes"
 	"encoding/json"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/api2mcp/api2mcp/internal/jsoncompact"
 )
 
 // marshalResult is res.MarshalJSON, written by hand for the result api2mcp
@@ -31,14 +32,10 @@ func marshalResult(res *mcp.CallToolResult) ([]byte, error) {
 		}
 		// As encoding/json writes a RawMessage: compacted, with <, >, &,
 		// U+2028 and U+2029 escaped in its strings.
-		var compact bytes.Buffer
-		if err := json.Compact(&compact, sc); err != nil {
+		var ok bool
+		if structured, ok = jsoncompact.Append(make([]byte, 0, len(sc)+16), sc, true); !ok {
 			return res.MarshalJSON() // the SDK's error
 		}
-		var escaped bytes.Buffer
-		escaped.Grow(compact.Len())
-		json.HTMLEscape(&escaped, compact.Bytes())
-		structured = escaped.Bytes()
 	default:
 		return res.MarshalJSON()
 	}

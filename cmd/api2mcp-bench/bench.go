@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"sync"
@@ -39,6 +40,8 @@ type settings struct {
 	sessions   int
 	rate       int
 	binary     string
+	cpuProfile string
+	profiled   string
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -57,6 +60,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&s.sessions, "sessions", 10_000, "stateful sessions for the per-session memory measurement (0: none)")
 	fs.IntVar(&s.rate, "rate", 1000, "calls/s of each kind (direct, proxied) in the fixed-rate latency measurement, spread over the clients (0: none)")
 	fs.StringVar(&s.binary, "binary", "", "an api2mcp binary: also measure the proxy in its own process (api2mcp serve), as deployed")
+	fs.StringVar(&s.cpuProfile, "cpuprofile", "", "write a CPU profile of one scenario (this whole process) to this file")
+	fs.StringVar(&s.profiled, "profile", "proxied", "the scenario -cpuprofile profiles, by its name in the table")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -102,6 +107,38 @@ func (u *upstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	fmt.Fprintf(w, `{"id":%q,"filler":%q}`, strings.TrimPrefix(r.URL.Path, "/items/"), u.filler)
 }
 
+// relay is the lightest gateway the standard library makes: it reads a
+// tools/call's POST, makes the GET the proxy would make (net/http's client,
+// keep-alive) and writes the upstream's body back in a JSON-RPC envelope,
+// with no JSON-RPC parsing, validation or checks of any kind. Its calls/s
+// against the direct call's is the ceiling of any two-hop path on this
+// machine in this run: the proxy's own work is what it falls short of it.
+type relay struct {
+	client *http.Client
+	target string
+}
+
+func (rl *relay) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	io.Copy(io.Discard, r.Body)
+	resp, err := rl.client.Get(rl.target)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadGateway)
+		return
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadGateway)
+		return
+	}
+	out := make([]byte, 0, len(body)+64)
+	out = append(out, `{"jsonrpc":"2.0","id":1,"result":{"content":[],"structuredContent":`...)
+	out = append(out, body...)
+	out = append(out, "}}"...)
+	w.Header().Set("Content-Type", "application/json")
+	w.Write(out)
+}
+
 const configTemplate = `
 server: { max_request_bytes: 65536%s }
 cache: { max_entries: %d, max_bytes: %d }
@@ -134,7 +171,7 @@ func serveProxy(ctx context.Context, yaml string) (string, func(), error) {
 	if err != nil {
 		return "", nil, err
 	}
-	url, stop, err := listen(srv.Handler(ctx))
+	url, stop, err := listen("api2mcp", srv.Handler(ctx))
 	if err != nil {
 		srv.Close()
 		return "", nil, err
@@ -144,7 +181,7 @@ func serveProxy(ctx context.Context, yaml string) (string, func(), error) {
 
 func bench(ctx context.Context, s settings, out io.Writer) error {
 	up := &upstream{latency: s.latency, filler: strings.Repeat("x", s.bodyBytes-16)}
-	upURL, stopUp, err := listen(up)
+	upURL, stopUp, err := listen("upstream", up)
 	if err != nil {
 		return err
 	}
@@ -161,7 +198,7 @@ func bench(ctx context.Context, s settings, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	isURL, stopIs, err := listen(is)
+	isURL, stopIs, err := listen("issuer", is)
 	if err != nil {
 		return err
 	}
@@ -182,6 +219,13 @@ func bench(ctx context.Context, s settings, out io.Writer) error {
 
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: s.clients * 2, Proxy: nil}}
 	defer client.CloseIdleConnections()
+	relayClient := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: s.clients * 2, Proxy: nil}}
+	defer relayClient.CloseIdleConnections()
+	relayURL, stopRelay, err := listen("relay", &relay{client: relayClient, target: upURL + "/items/1"})
+	if err != nil {
+		return err
+	}
+	defer stopRelay()
 	fmt.Fprintf(out, "api2mcp-bench: %d clients, %s or %d calls per scenario, upstream latency %s, %d-byte bodies, GOMAXPROCS %d\n",
 		s.clients, s.duration, s.maxCalls, s.latency, s.bodyBytes, runtime.GOMAXPROCS(0))
 	fmt.Fprintln(out, "CPU/call is the CPU time (user+system) of this whole process — load generator, upstream and proxy — over the calls; RSS is the process's VmRSS after the scenario")
@@ -198,22 +242,28 @@ func bench(ctx context.Context, s settings, out io.Writer) error {
 	}
 	// The same POST as a tools/call (body, headers), answered at once with
 	// about as many bytes: what any tools/call over HTTP costs at least.
-	floor := func(*rand.Rand) error {
-		req, err := http.NewRequest(http.MethodPost, upURL+"/floor", strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"get_item","arguments":{"id":1}}}`))
-		if err != nil {
+	post := func(url string) func(*rand.Rand) error {
+		return func(*rand.Rand) error {
+			req, err := http.NewRequest(http.MethodPost, url, strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"get_item","arguments":{"id":1}}}`))
+			if err != nil {
+				return err
+			}
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Accept", "application/json, text/event-stream")
+			req.Header.Set("Mcp-Protocol-Version", "2025-06-18")
+			resp, err := client.Do(req)
+			if err != nil {
+				return err
+			}
+			_, err = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if err == nil && resp.StatusCode != http.StatusOK {
+				err = fmt.Errorf("HTTP %d", resp.StatusCode)
+			}
 			return err
 		}
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Accept", "application/json, text/event-stream")
-		req.Header.Set("Mcp-Protocol-Version", "2025-06-18")
-		resp, err := client.Do(req)
-		if err != nil {
-			return err
-		}
-		_, err = io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		return err
 	}
+	floor := post(upURL + "/floor")
 	call := func(front, token, tool string, id func(*rand.Rand) int) func(*rand.Rand) error {
 		return func(rng *rand.Rand) error {
 			return toolCall(client, front, token, tool, id(rng))
@@ -232,12 +282,24 @@ func bench(ctx context.Context, s settings, out io.Writer) error {
 	}{
 		{"direct upstream", direct},
 		{"POST floor", floor},
+		{"relay floor", post(relayURL + "/mcp")},
 		{"proxied", call(front, "", "get_item", one)},
 		{"proxied + JWT", call(authedFront, token, "get_item", one)},
 		{"proxied, cache hits", call(front, "", "get_item_cached", one)},
 	}
 	for _, sc := range scenarios {
+		var stopProfile func() error
+		if sc.name == s.profiled && s.cpuProfile != "" {
+			if stopProfile, err = startCPUProfile(s.cpuProfile); err != nil {
+				return err
+			}
+		}
 		r, err := load(ctx, s, sc.fn)
+		if stopProfile != nil {
+			if perr := stopProfile(); perr != nil && err == nil {
+				err = perr
+			}
+		}
 		if err != nil {
 			return fmt.Errorf("%s: %w", sc.name, err)
 		}
@@ -247,19 +309,21 @@ func bench(ctx context.Context, s settings, out io.Writer) error {
 		r.print(out, sc.name, base)
 		byName[sc.name] = r
 	}
-	direct0, floor0, proxied, withJWT, cached := byName["direct upstream"], byName["POST floor"], byName["proxied"], byName["proxied + JWT"], byName["proxied, cache hits"]
+	direct0, floor0, relay0, proxied, withJWT, cached := byName["direct upstream"], byName["POST floor"], byName["relay floor"], byName["proxied"], byName["proxied + JWT"], byName["proxied, cache hits"]
 	fmt.Fprintf(out, "ratios: proxied/direct %.2f (target ≥ 0.50), JWT/proxied %.2f (target ≥ 0.80), cache hits/direct %.2f (target > 1), added p99 %s (target ≤ 1ms)\n",
 		proxied.rate()/direct0.rate(), withJWT.rate()/proxied.rate(), cached.rate()/direct0.rate(),
 		(proxied.quantile(0.99) - direct0.quantile(0.99)).Round(time.Microsecond))
 	fmt.Fprintf(out, "against the POST floor: cache hits %.2f of its calls/s, %s CPU/call more; proxied %.2f of its calls/s\n",
 		cached.rate()/floor0.rate(), (cached.cpuPerCall() - floor0.cpuPerCall()).Round(100*time.Nanosecond), proxied.rate()/floor0.rate())
+	fmt.Fprintf(out, "against the relay floor (a pass-through doing no work, the ceiling of two hops here: %.2f of direct): proxied %.2f of its calls/s, %s CPU/call more\n",
+		relay0.rate()/direct0.rate(), proxied.rate()/relay0.rate(), (proxied.cpuPerCall() - relay0.cpuPerCall()).Round(100*time.Nanosecond))
 
 	// Latency added at a fixed rate below saturation: with every client
 	// calling as fast as it can, p99 is mostly the queue of a saturated
 	// machine (and a costlier call queues longer); at a fixed rate it is
 	// the time a call itself takes.
 	if s.rate > 0 {
-		pd, pp, err := paced(ctx, s, direct, call(front, "", "get_item", one))
+		pd, pp, noise, err := paced(ctx, s, direct, call(front, "", "get_item", one))
 		if err != nil {
 			return fmt.Errorf("at a fixed rate: %w", err)
 		}
@@ -267,6 +331,7 @@ func bench(ctx context.Context, s settings, out io.Writer) error {
 			s.rate, s.clients, pd.quantile(0.5).Round(time.Microsecond), pd.quantile(0.99).Round(time.Microsecond), pd.calls,
 			pp.quantile(0.5).Round(time.Microsecond), pp.quantile(0.99).Round(time.Microsecond), pp.calls,
 			(pp.quantile(0.5) - pd.quantile(0.5)).Round(time.Microsecond), (pp.quantile(0.99) - pd.quantile(0.99)).Round(time.Microsecond))
+		noise.printNoise(out)
 	}
 
 	if s.binary != "" {
@@ -309,7 +374,7 @@ func bench(ctx context.Context, s settings, out io.Writer) error {
 // than max_entries) and reports the heap it holds.
 func cacheMemory(ctx context.Context, s settings, out io.Writer) error {
 	up := &upstream{filler: strings.Repeat("x", s.bodyBytes-16)}
-	upURL, stopUp, err := listen(up)
+	upURL, stopUp, err := listen("upstream", up)
 	if err != nil {
 		return err
 	}
@@ -359,14 +424,19 @@ func newProxy(yaml string) (*proxy.Server, error) {
 	return proxy.New(cfg, nil)
 }
 
-// listen serves h on a fresh 127.0.0.1 port until the returned stop.
-func listen(h http.Handler) (string, func(), error) {
+// listen serves h on a fresh 127.0.0.1 port until the returned stop. Its
+// goroutines carry the profiler label role (the connections' goroutines
+// inherit it from the one serving), so that a -cpuprofile splits the
+// process's CPU between the proxy, the upstream and the load generator:
+//
+//	go tool pprof -tags api2mcp-bench cpu.prof
+func listen(role string, h http.Handler) (string, func(), error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return "", nil, err
 	}
 	hs := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
-	go hs.Serve(ln)
+	go pprof.Do(context.Background(), pprof.Labels("role", role), func(context.Context) { hs.Serve(ln) })
 	return "http://" + ln.Addr().String(), func() { hs.Close() }, nil
 }
 
@@ -425,6 +495,12 @@ func (r result) quantile(p float64) time.Duration {
 	return r.latencies[min(len(r.latencies)-1, int(p*float64(len(r.latencies))))]
 }
 
+// printNoise reports r as the machine's scheduling noise (see paced).
+func (r result) printNoise(out io.Writer) {
+	fmt.Fprintf(out, "the machine's own noise meanwhile: a goroutine sleeping 1ms woke late by p50 %s, p99 %s, max %s (%d wake-ups)\n",
+		r.quantile(0.5).Round(time.Microsecond), r.quantile(0.99).Round(time.Microsecond), r.quantile(1).Round(time.Microsecond), r.calls)
+}
+
 func (r result) print(out io.Writer, name string, base result) {
 	cpu, cpuRatio, mem := "n/a", "n/a", "n/a"
 	if c := r.cpuPerCall(); c >= 0 {
@@ -447,8 +523,15 @@ func (r result) print(out io.Writer, name string, base result) {
 // other would otherwise be read as latency added or saved). A client that
 // falls behind skips the slots it missed rather than bursting. Latency is
 // measured from each call's start.
-func paced(ctx context.Context, s settings, direct, proxied func(*rand.Rand) error) (result, result, error) {
+//
+// The third result is the machine's own noise over the same time: how late
+// a goroutine sleeping 1ms at a time wakes. An added p99 well under that
+// noise's p99 cannot be told apart from it.
+func paced(ctx context.Context, s settings, direct, proxied func(*rand.Rand) error) (result, result, result, error) {
 	interval := time.Duration(float64(time.Second) * float64(s.clients) / float64(2*s.rate))
+	noiseCtx, stopNoise := context.WithCancel(ctx)
+	noiseDone := make(chan []time.Duration, 1)
+	go func() { noiseDone <- oversleeps(noiseCtx, time.Millisecond) }()
 	rs, err := drive(ctx, s, []func(*rand.Rand) error{direct, proxied}, func(w int, begin time.Time) func(ctx context.Context) bool {
 		next := begin.Add(interval * time.Duration(w) / time.Duration(s.clients))
 		timer := time.NewTimer(0)
@@ -467,13 +550,33 @@ func paced(ctx context.Context, s settings, direct, proxied func(*rand.Rand) err
 			return true
 		}
 	})
+	stopNoise()
+	late := <-noiseDone
 	if err != nil {
-		return result{}, result{}, err
+		return result{}, result{}, result{}, err
 	}
 	for i := range rs {
 		rs[i].cpu, rs[i].rss = -1, -1
 	}
-	return rs[0], rs[1], nil
+	slices.Sort(late)
+	return rs[0], rs[1], result{calls: int64(len(late)), latencies: late, cpu: -1, rss: -1}, nil
+}
+
+// oversleeps sleeps period at a time until ctx ends and returns how late
+// each wake-up was.
+func oversleeps(ctx context.Context, period time.Duration) []time.Duration {
+	var late []time.Duration
+	timer := time.NewTimer(period)
+	defer timer.Stop()
+	for t0 := time.Now(); ; t0 = time.Now() {
+		select {
+		case <-ctx.Done():
+			return late
+		case <-timer.C:
+		}
+		late = append(late, time.Since(t0)-period)
+		timer.Reset(period)
+	}
 }
 
 // load runs fn from s.clients goroutines, each calling again as soon as
@@ -513,6 +616,8 @@ func drive(ctx context.Context, s settings, fns []func(*rand.Rand) error, pace f
 	begin := time.Now()
 	for w := range s.clients {
 		wg.Go(func() {
+			defer pprof.SetGoroutineLabels(ctx)
+			pprof.SetGoroutineLabels(pprof.WithLabels(ctx, pprof.Labels("role", "load generator")))
 			rng := rand.New(rand.NewPCG(uint64(w), 42))
 			wait := func(ctx context.Context) bool { return ctx.Err() == nil }
 			if pace != nil {
@@ -558,8 +663,8 @@ func drive(ctx context.Context, s settings, fns []func(*rand.Rand) error, pace f
 
 // ownProcess measures the proxy as deployed: the api2mcp binary serving
 // the same config in its own process, so that the load generator and the
-// upstream (in this one) do not share its scheduler and collector. Its CPU
-// is not this process's, so CPU per call is not shown.
+// upstream (in this one) do not share its scheduler and collector. The
+// proxy's CPU is read from /proc and shown beside this process's.
 func ownProcess(ctx context.Context, s settings, out io.Writer, upURL string, direct func(*rand.Rand) error, base result, client *http.Client) error {
 	dir, err := os.MkdirTemp("", "api2mcp-bench")
 	if err != nil {
@@ -607,16 +712,29 @@ func ownProcess(ctx context.Context, s settings, out io.Writer, upURL string, di
 		return errors.New("api2mcp serve did not become ready within 10s")
 	}
 	proxied := func(*rand.Rand) error { return toolCall(client, front, "", "get_item", 1) }
+	pid := cmd.Process.Pid
+	proxyCPU0, proxyOK := processCPU(pid)
 	r, err := load(ctx, s, proxied)
 	if err != nil {
 		return err
 	}
-	r.cpu, r.rss = -1, -1
+	proxyCPU1, _ := processCPU(pid)
+	proxyRSS, rssOK := processRSS(pid)
+	here := r.cpuPerCall()
+	r.cpu, r.rss = -1, -1 // the table's CPU is the whole path's, not only this process's
 	r.print(out, "proxied, own process", base)
-	fmt.Fprintf(out, "own process: proxied/direct %.2f, added p99 %s (flat out)\n", r.rate()/base.rate(),
+	fmt.Fprintf(out, "own process: proxied/direct %.2f, added p99 %s (flat out)", r.rate()/base.rate(),
 		(r.quantile(0.99) - base.quantile(0.99)).Round(time.Microsecond))
+	if proxyOK && rssOK {
+		// This process's CPU over the scenario is the load generator's and
+		// the upstream's; the direct scenario's was the same two for one hop.
+		fmt.Fprintf(out, "; the api2mcp process: %s CPU/call, %.1f MiB RSS; this process (load generator and upstream): %s CPU/call, against %s in the direct scenario",
+			((proxyCPU1 - proxyCPU0) / time.Duration(r.calls)).Round(100*time.Nanosecond), float64(proxyRSS)/(1<<20),
+			here.Round(100*time.Nanosecond), base.cpuPerCall().Round(100*time.Nanosecond))
+	}
+	fmt.Fprintln(out)
 	if s.rate > 0 {
-		pd, pp, err := paced(ctx, s, direct, proxied)
+		pd, pp, noise, err := paced(ctx, s, direct, proxied)
 		if err != nil {
 			return err
 		}
@@ -624,6 +742,23 @@ func ownProcess(ctx context.Context, s settings, out io.Writer, upURL string, di
 			s.rate, pd.quantile(0.5).Round(time.Microsecond), pd.quantile(0.99).Round(time.Microsecond),
 			pp.quantile(0.5).Round(time.Microsecond), pp.quantile(0.99).Round(time.Microsecond),
 			(pp.quantile(0.5) - pd.quantile(0.5)).Round(time.Microsecond), (pp.quantile(0.99) - pd.quantile(0.99)).Round(time.Microsecond))
+		noise.printNoise(out)
 	}
 	return nil
+}
+
+// startCPUProfile profiles this process into path until the returned stop.
+func startCPUProfile(path string) (func() error, error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() error {
+		pprof.StopCPUProfile()
+		return f.Close()
+	}, nil
 }

@@ -3,8 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
+	"os"
+	"path/filepath"
 	"regexp"
 	"testing"
+	"time"
 )
 
 // TestBenchRuns runs every scenario briefly and checks the report has each
@@ -19,6 +22,9 @@ func TestBenchRuns(t *testing.T) {
 		`(?m)^direct upstream +\d+ +\d+ `,
 		`(?m)^POST floor +\d+ +\d+ `,
 		`(?m)^against the POST floor: cache hits \d+\.\d+ of its calls/s, -?[0-9.]+(ns|µs|ms|s) CPU/call more; proxied \d+\.\d+ of its calls/s$`,
+		`(?m)^relay floor +\d+ +\d+ `,
+		`(?m)^against the relay floor \(a pass-through doing no work, the ceiling of two hops here: \d+\.\d+ of direct\): proxied \d+\.\d+ of its calls/s, -?[0-9.]+(ns|µs|ms|s) CPU/call more$`,
+		`(?m)^the machine's own noise meanwhile: a goroutine sleeping 1ms woke late by p50 \S+, p99 \S+, max \S+ \(\d+ wake-ups\)$`,
 		`(?m)^proxied +\d+ +\d+ `,
 		`(?m)^proxied \+ JWT +\d+ +\d+ .* \d+(\.\d+)?(ns|µs|ms) +\d+\.\d +\d+\.\d+x +\d+\.\d+x$`,
 		`(?m)^proxied, cache hits +\d+ +\d+ `,
@@ -43,5 +49,38 @@ func TestBenchRejectsBadFlags(t *testing.T) {
 		if code := run(context.Background(), args, &out, &errOut); code != 2 {
 			t.Errorf("%v: exit %d, want 2", args, code)
 		}
+	}
+}
+
+// TestBenchProfile: -cpuprofile writes a profile of the scenario -profile
+// names, and an unknown name writes none.
+func TestBenchProfile(t *testing.T) {
+	prof := filepath.Join(t.TempDir(), "cpu.prof")
+	var out, errOut bytes.Buffer
+	args := []string{"-c", "2", "-d", "100ms", "-n", "200", "-latency", "0", "-distinct", "20", "-max-entries", "50", "-max-bytes", "1048576", "-idle", "2", "-sessions", "0", "-rate", "0", "-cpuprofile", prof, "-profile", "relay floor"}
+	if code := run(context.Background(), args, &out, &errOut); code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
+	if fi, err := os.Stat(prof); err != nil || fi.Size() == 0 {
+		t.Fatalf("no profile written: %v", err)
+	}
+}
+
+// TestProcessCPU reads another process's CPU time from /proc as the
+// -binary measurement does: this process's, after some work, is more than
+// nothing and no more than the process's own account of it.
+func TestProcessCPU(t *testing.T) {
+	if _, err := os.Stat("/proc/self/stat"); err != nil {
+		t.Skip("no /proc here")
+	}
+	for deadline := time.Now().Add(50 * time.Millisecond); time.Now().Before(deadline); {
+	}
+	got, ok := processCPU(os.Getpid())
+	own, _ := cpuTime()
+	if !ok || got <= 0 || got > own+20*time.Millisecond {
+		t.Errorf("processCPU = %s, %v; getrusage says %s", got, ok, own)
+	}
+	if m, ok := processRSS(os.Getpid()); !ok || m <= 0 {
+		t.Errorf("processRSS = %d, %v", m, ok)
 	}
 }

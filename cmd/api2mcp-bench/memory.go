@@ -45,7 +45,7 @@ func per(a, b inUse, n int) (bytes float64, goroutines float64) {
 // next request, with its 4 KiB read and write buffers.
 func idleClients(ctx context.Context, s settings, out io.Writer) error {
 	up := &upstream{filler: strings.Repeat("x", s.bodyBytes-16)}
-	upURL, stopUp, err := listen(up)
+	upURL, stopUp, err := listen("upstream", up)
 	if err != nil {
 		return err
 	}
@@ -113,7 +113,7 @@ func idleClients(ctx context.Context, s settings, out io.Writer) error {
 // idle and reports what each holds; it stops early after a minute.
 func sessionMemory(ctx context.Context, s settings, out io.Writer) error {
 	up := &upstream{filler: strings.Repeat("x", s.bodyBytes-16)}
-	upURL, stopUp, err := listen(up)
+	upURL, stopUp, err := listen("upstream", up)
 	if err != nil {
 		return err
 	}
