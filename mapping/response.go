@@ -14,7 +14,7 @@ import (
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
-	"github.com/api2mcp/api2mcp/internal/jsoncompact"
+	"github.com/api2mcp/api2mcp/internal/jsonenc"
 )
 
 // Result is a shaped tool result.
@@ -88,7 +88,7 @@ func (t *Tool) shape(r *Request, status int, header http.Header, body []byte) Re
 	needValue := t.result != nil || t.text != nil || t.output != nil
 	if isJSON && !empty && !needValue {
 		// The common case: the upstream's JSON as it is, compacted.
-		compact, ok := jsoncompact.Append(make([]byte, 0, len(body)), body, false)
+		compact, ok := jsonenc.Compact(make([]byte, 0, len(body)), body, false)
 		if !ok {
 			return t.invalidJSON(body, mediaType, syntaxError(body))
 		}
@@ -372,13 +372,13 @@ func (t *Tool) shapeBinary(r *Request, status int, header http.Header, mediaType
 }
 
 // syntaxError is encoding/json's account of what is wrong with body, which
-// jsoncompact refused.
+// jsonenc.Compact refused.
 func syntaxError(body []byte) error {
 	var buf bytes.Buffer
 	if err := json.Compact(&buf, body); err != nil {
 		return err
 	}
-	return errors.New("not one JSON value") // unreachable while the two agree (FuzzAppend)
+	return errors.New("not one JSON value") // unreachable while the two agree (FuzzCompact)
 }
 
 func (t *Tool) invalidJSON(body []byte, mediaType string, err error) Result {
@@ -555,7 +555,7 @@ func errorDetail(body []byte) string {
 	if len(body) == 0 {
 		return ""
 	}
-	if compact, ok := jsoncompact.Append(nil, body, false); ok {
+	if compact, ok := jsonenc.Compact(nil, body, false); ok {
 		body = compact
 	}
 	if !utf8.Valid(body) {

@@ -8,9 +8,9 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
-// FuzzMarshalResult: the hand-written encoder writes what the SDK's does,
+// FuzzAppendResult: the hand-written encoder writes what the SDK's does,
 // byte for byte, or fails where it fails.
-func FuzzMarshalResult(f *testing.F) {
+func FuzzAppendResult(f *testing.F) {
 	for _, seed := range []struct {
 		text, structured string
 		isError          bool
@@ -32,18 +32,19 @@ func FuzzMarshalResult(f *testing.F) {
 			res.StructuredContent = json.RawMessage(structured)
 		}
 		want, wantErr := res.MarshalJSON()
-		got, err := marshalResult(res)
+		got, err := appendResult([]byte(`{"result":`), res)
 		if (err != nil) != (wantErr != nil) {
 			t.Fatalf("error %v, the SDK's %v", err, wantErr)
 		}
-		if !bytes.Equal(got, want) {
+		got, ok := bytes.CutPrefix(got, []byte(`{"result":`))
+		if !ok || !bytes.Equal(got, want) {
 			t.Fatalf("encoded\n%s\nthe SDK\n%s", got, want)
 		}
 	})
 }
 
 // Results of another shape go to the SDK's encoder.
-func TestMarshalResultOtherShapes(t *testing.T) {
+func TestAppendResultOtherShapes(t *testing.T) {
 	for name, res := range map[string]*mcp.CallToolResult{
 		"two contents":    {Content: []mcp.Content{&mcp.TextContent{Text: "a"}, &mcp.TextContent{Text: "b"}}},
 		"no content":      {Content: nil},
@@ -54,7 +55,7 @@ func TestMarshalResultOtherShapes(t *testing.T) {
 		"nil raw message": {Content: []mcp.Content{&mcp.TextContent{Text: "a"}}, StructuredContent: json.RawMessage(nil)},
 	} {
 		want, wantErr := res.MarshalJSON()
-		got, err := marshalResult(res)
+		got, err := appendResult(nil, res)
 		if (err != nil) != (wantErr != nil) || !bytes.Equal(got, want) {
 			t.Errorf("%s: %s, %v; the SDK: %s, %v", name, got, err, want, wantErr)
 		}

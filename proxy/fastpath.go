@@ -47,21 +47,22 @@ func (s *Server) fastCall(next http.Handler) http.Handler {
 			Extra:  &mcp.RequestExtra{Header: r.Header, TokenInfo: auth.TokenInfoFromContext(r.Context())},
 		}
 		res, result := s.run(r.Context(), e, req, req.Params, true)
-		if result == nil {
-			// marshalResult writes MarshalJSON's output (compact, HTML
-			// escaped): what an Encoder would write, without compacting
-			// it a second time. A cached result was stored so encoded.
-			var err error
-			if result, err = marshalResult(res); err != nil {
-				writeRPCError(w, http.StatusInternalServerError, -32603, "encoding the result failed")
-				return
-			}
-		}
 		buf := make([]byte, 0, len(result)+len(msg.id)+len(`{"jsonrpc":"2.0","id":,"result":}`))
 		buf = append(buf, `{"jsonrpc":"2.0","id":`...)
 		buf = append(buf, msg.id...)
 		buf = append(buf, `,"result":`...)
-		buf = append(buf, result...)
+		if result != nil {
+			buf = append(buf, result...) // a cached result, stored encoded
+		} else {
+			// appendResult writes MarshalJSON's output (compact, HTML
+			// escaped): what an Encoder would write, without compacting
+			// it a second time, and into the answer's own buffer.
+			var err error
+			if buf, err = appendResult(buf, res); err != nil {
+				writeRPCError(w, http.StatusInternalServerError, -32603, "encoding the result failed")
+				return
+			}
+		}
 		buf = append(buf, '}')
 		w.Header()["Content-Type"] = jsonContentType
 		w.WriteHeader(http.StatusOK)

@@ -16,6 +16,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -330,14 +331,36 @@ const maxPrealloc = 64 << 10
 
 // readAtMost reads r to its end, or to limit+1 bytes (so that the caller
 // can tell an oversized body). size is the announced length (-1: unknown):
-// the buffer is made to fit it at once (up to maxPrealloc), where
-// io.ReadAll would grow one from 512 bytes.
+// the buffer is made to fit it at once (up to maxPrealloc). A body of
+// unknown length (chunked) is read into a pooled buffer and copied out at
+// its size, where growing one from 512 bytes, as io.ReadAll does, would
+// allocate about four times the body.
 func readAtMost(r io.Reader, size, limit int64) ([]byte, error) {
-	if size < 0 || size > limit {
+	if size < 0 {
+		bp := scratch.Get().(*[]byte)
+		b, err := readInto((*bp)[:0], r, limit)
+		out := bytes.Clone(b)
+		if cap(b) <= maxScratch {
+			*bp = b[:0]
+			scratch.Put(bp)
+		}
+		return out, err
+	}
+	if size > limit {
 		size = 511
 	}
-	size = min(size, maxPrealloc)
-	b := make([]byte, 0, size+1) // +1: the read that meets EOF needs room
+	return readInto(make([]byte, 0, min(size, maxPrealloc)+1), r, limit) // +1: the read that meets EOF needs room
+}
+
+// scratch holds the buffers readAtMost reads bodies of unknown length into.
+var scratch = sync.Pool{New: func() any { b := make([]byte, 0, 16<<10); return &b }}
+
+// maxScratch bounds the buffers kept in scratch: a rare huge body's buffer
+// is left to the collector rather than held.
+const maxScratch = 1 << 20
+
+// readInto appends r to b up to limit+1 bytes, growing b as needed.
+func readInto(b []byte, r io.Reader, limit int64) ([]byte, error) {
 	for int64(len(b)) <= limit {
 		if len(b) == cap(b) {
 			b = append(b, 0)[:len(b)]

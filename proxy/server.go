@@ -502,7 +502,7 @@ func decodeResult(b []byte) (*mcp.CallToolResult, error) {
 // encode is the result of a shaped answer for e, encoded; nil if it cannot
 // be.
 func (s *Server) encode(e *toolEntry, shaped mapping.Result) *encodedResult {
-	b, err := marshalResult(s.result(e, shaped))
+	b, err := appendResult(nil, s.result(e, shaped))
 	if err != nil {
 		return nil
 	}

@@ -1,4 +1,4 @@
-package jsoncompact
+package jsonenc
 
 import (
 	"bytes"
@@ -21,54 +21,54 @@ var seeds = []string{
 	"\xef\xbb\xbf{}", `NaN`, `Infinity`, `{"a":1,"a":2}`,
 }
 
-// check compares Append with encoding/json on src: the same verdict, and
+// check compares Compact with encoding/json on src: the same verdict, and
 // the same bytes after a prefix already in dst.
 func check(t *testing.T, src []byte) {
 	t.Helper()
 	prefix := []byte("prefix:")
 	var want bytes.Buffer
 	wantErr := json.Compact(&want, src)
-	got, ok := Append(bytes.Clone(prefix), src, false)
+	got, ok := Compact(bytes.Clone(prefix), src, false)
 	if ok != (wantErr == nil) {
-		t.Fatalf("Append(%q) ok = %v; json.Compact error: %v", src, ok, wantErr)
+		t.Fatalf("Compact(%q) ok = %v; json.Compact error: %v", src, ok, wantErr)
 	}
 	if !ok {
 		if !bytes.Equal(got, prefix) {
-			t.Fatalf("Append(%q) refused but changed dst to %q", src, got)
+			t.Fatalf("Compact(%q) refused but changed dst to %q", src, got)
 		}
 	} else if !bytes.Equal(got[len(prefix):], want.Bytes()) {
-		t.Fatalf("Append(%q) = %q, json.Compact = %q", src, got[len(prefix):], want.Bytes())
+		t.Fatalf("Compact(%q) = %q, json.Compact = %q", src, got[len(prefix):], want.Bytes())
 	}
 
 	wantHTML, err := json.Marshal(json.RawMessage(src))
-	gotHTML, ok := Append(bytes.Clone(prefix), src, true)
+	gotHTML, ok := Compact(bytes.Clone(prefix), src, true)
 	if ok != (err == nil) {
-		t.Fatalf("Append(%q, html) ok = %v; json.Marshal(RawMessage) error: %v", src, ok, err)
+		t.Fatalf("Compact(%q, html) ok = %v; json.Marshal(RawMessage) error: %v", src, ok, err)
 	}
 	if ok && !bytes.Equal(gotHTML[len(prefix):], wantHTML) {
-		t.Fatalf("Append(%q, html) = %q, json.Marshal(RawMessage) = %q", src, gotHTML[len(prefix):], wantHTML)
+		t.Fatalf("Compact(%q, html) = %q, json.Marshal(RawMessage) = %q", src, gotHTML[len(prefix):], wantHTML)
 	}
 }
 
-func TestAppendAgreesWithEncodingJSON(t *testing.T) {
+func TestCompactAgreesWithEncodingJSON(t *testing.T) {
 	for _, s := range seeds {
 		check(t, []byte(s))
 	}
 }
 
-// TestAppendDepth: encoding/json accepts 10,000 nested arrays or objects
-// and refuses 10,001; so does Append, and deep input does not overflow it.
-func TestAppendDepth(t *testing.T) {
+// TestCompactDepth: encoding/json accepts 10,000 nested arrays or objects
+// and refuses 10,001; so does Compact, and deep input does not overflow it.
+func TestCompactDepth(t *testing.T) {
 	for _, depth := range []int{maxDepth - 1, maxDepth, maxDepth + 1, 3 * maxDepth} {
 		check(t, []byte(strings.Repeat("[", depth)+strings.Repeat("]", depth)))
 		check(t, []byte(strings.Repeat(`{"a":`, depth)+"1"+strings.Repeat("}", depth)))
 		// mixed, so the bit of each level matters
 		check(t, []byte(strings.Repeat(`[{"a":`, depth/2)+"1"+strings.Repeat("}]", depth/2)))
 	}
-	if _, ok := Append(nil, []byte(strings.Repeat("[", maxDepth)+strings.Repeat("]", maxDepth)), false); !ok {
+	if _, ok := Compact(nil, []byte(strings.Repeat("[", maxDepth)+strings.Repeat("]", maxDepth)), false); !ok {
 		t.Error("10,000 nested arrays refused")
 	}
-	if _, ok := Append(nil, []byte(strings.Repeat("[", maxDepth+1)+strings.Repeat("]", maxDepth+1)), false); ok {
+	if _, ok := Compact(nil, []byte(strings.Repeat("[", maxDepth+1)+strings.Repeat("]", maxDepth+1)), false); ok {
 		t.Error("10,001 nested arrays accepted")
 	}
 	// A closing bracket of the other kind, deep down.
@@ -76,7 +76,7 @@ func TestAppendDepth(t *testing.T) {
 	check(t, []byte(strings.Repeat(`{"a":[`, 70)+strings.Repeat("]}", 69)+"}]"))
 }
 
-func FuzzAppend(f *testing.F) {
+func FuzzCompact(f *testing.F) {
 	for _, s := range seeds {
 		f.Add([]byte(s))
 	}
@@ -90,11 +90,11 @@ var benchBody = func() []byte {
 	return b
 }()
 
-func BenchmarkAppend(b *testing.B) {
+func BenchmarkCompact(b *testing.B) {
 	b.SetBytes(int64(len(benchBody)))
 	dst := make([]byte, 0, 2*len(benchBody))
 	for b.Loop() {
-		dst, _ = Append(dst[:0], benchBody, false)
+		dst, _ = Compact(dst[:0], benchBody, false)
 	}
 }
 
@@ -117,18 +117,18 @@ var prettyBody = func() []byte {
 	return b
 }()
 
-func BenchmarkAppendPretty(b *testing.B) {
+func BenchmarkCompactPretty(b *testing.B) {
 	b.SetBytes(int64(len(prettyBody)))
 	dst := make([]byte, 0, 2*len(prettyBody))
 	for b.Loop() {
-		dst, _ = Append(dst[:0], prettyBody, false)
+		dst, _ = Compact(dst[:0], prettyBody, false)
 	}
 }
 
-func BenchmarkAppendPrettyHTML(b *testing.B) {
+func BenchmarkCompactPrettyHTML(b *testing.B) {
 	b.SetBytes(int64(len(prettyBody)))
 	dst := make([]byte, 0, 2*len(prettyBody))
 	for b.Loop() {
-		dst, _ = Append(dst[:0], prettyBody, true)
+		dst, _ = Compact(dst[:0], prettyBody, true)
 	}
 }
