@@ -13,8 +13,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
-
-	"github.com/api2mcp/api2mcp/internal/jsonenc"
 )
 
 // Result is a shaped tool result.
@@ -88,7 +86,7 @@ func (t *Tool) shape(r *Request, status int, header http.Header, body []byte) Re
 	needValue := t.result != nil || t.text != nil || t.output != nil
 	if isJSON && !empty && !needValue {
 		// The common case: the upstream's JSON as it is, compacted.
-		compact, ok := jsonenc.Compact(make([]byte, 0, len(body)), body, false)
+		compact, ok := AppendCompactJSON(make([]byte, 0, len(body)), body, false)
 		if !ok {
 			return t.invalidJSON(body, mediaType, syntaxError(body))
 		}
@@ -372,7 +370,7 @@ func (t *Tool) shapeBinary(r *Request, status int, header http.Header, mediaType
 }
 
 // syntaxError is encoding/json's account of what is wrong with body, which
-// jsonenc.Compact refused.
+// AppendCompactJSON refused.
 func syntaxError(body []byte) error {
 	var buf bytes.Buffer
 	if err := json.Compact(&buf, body); err != nil {
@@ -555,7 +553,7 @@ func errorDetail(body []byte) string {
 	if len(body) == 0 {
 		return ""
 	}
-	if compact, ok := jsonenc.Compact(nil, body, false); ok {
+	if compact, ok := AppendCompactJSON(nil, body, false); ok {
 		body = compact
 	}
 	if !utf8.Valid(body) {

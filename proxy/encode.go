@@ -6,7 +6,7 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
-	"github.com/api2mcp/api2mcp/internal/jsonenc"
+	"github.com/api2mcp/api2mcp/mapping"
 )
 
 // appendResult appends res.MarshalJSON() to dst, written by hand for the
@@ -40,14 +40,14 @@ func appendResult(dst []byte, res *mcp.CallToolResult) ([]byte, error) {
 	// Room for the text with a few escapes, and for the rest as it is.
 	dst = slices.Grow(dst, len(tc.Text)+len(tc.Text)/8+len(structured)+len(`{"content":[{"type":"text","text":""}],"structuredContent":,"isError":true}`))
 	dst = append(dst, `{"content":[{"type":"text","text":`...)
-	dst = jsonenc.AppendString(dst, tc.Text)
+	dst = mapping.AppendJSONString(dst, tc.Text)
 	dst = append(dst, "}]"...)
 	if structured != nil {
 		dst = append(dst, `,"structuredContent":`...)
 		// As encoding/json writes a RawMessage: compacted, with <, >, &,
 		// U+2028 and U+2029 escaped in its strings.
 		var ok bool
-		if dst, ok = jsonenc.Compact(dst, structured, true); !ok {
+		if dst, ok = mapping.AppendCompactJSON(dst, structured, true); !ok {
 			return appendMarshaled(dst[:orig], res) // the SDK's error
 		}
 	}

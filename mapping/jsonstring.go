@@ -1,27 +1,27 @@
-package jsonenc
+package mapping
 
 import "unicode/utf8"
 
-// htmlSafe[c] is true for the ASCII bytes json.Marshal writes as they are
+// jsonStringSafe[c] is true for the ASCII bytes json.Marshal writes as they are
 // in a string (with its default HTML escaping).
-var htmlSafe [utf8.RuneSelf]bool
+var jsonStringSafe [utf8.RuneSelf]bool
 
 func init() {
 	for c := 0x20; c < utf8.RuneSelf; c++ {
-		htmlSafe[c] = c != '"' && c != '\\' && c != '<' && c != '>' && c != '&'
+		jsonStringSafe[c] = c != '"' && c != '\\' && c != '<' && c != '>' && c != '&'
 	}
 }
 
-// AppendString appends s to dst as a JSON string, as json.Marshal writes
+// AppendJSONString appends s to dst as a JSON string, as json.Marshal writes
 // it: ", \ and control characters escaped (\b, \f, \n, \r and \t by their
 // short forms), <, >, & and U+2028, U+2029 escaped for HTML, and each byte
 // of invalid UTF-8 replaced by \ufffd.
-func AppendString(dst []byte, s string) []byte {
+func AppendJSONString(dst []byte, s string) []byte {
 	dst = append(dst, '"')
 	start := 0
 	for i := 0; i < len(s); {
 		if c := s[i]; c < utf8.RuneSelf {
-			if htmlSafe[c] {
+			if jsonStringSafe[c] {
 				i++
 				continue
 			}
@@ -40,7 +40,7 @@ func AppendString(dst []byte, s string) []byte {
 			case '\t':
 				dst = append(dst, '\\', 't')
 			default: // other control characters, and <, > and &
-				dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xF])
+				dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
 			}
 			i++
 			start = i
@@ -53,7 +53,7 @@ func AppendString(dst []byte, s string) []byte {
 			dst = append(dst, `\ufffd`...)
 		case r == '\u2028' || r == '\u2029':
 			dst = append(dst, s[start:i]...)
-			dst = append(dst, '\\', 'u', '2', '0', '2', hex[r&0xF])
+			dst = append(dst, '\\', 'u', '2', '0', '2', hexDigits[r&0xF])
 		default:
 			i += size
 			continue

@@ -1,40 +1,42 @@
-// Package jsonenc writes JSON the way encoding/json does, byte for byte,
-// several times faster on the paths a proxied call takes for every byte of
-// an upstream's answer:
+package mapping
+
+// JSON written the way encoding/json writes it, byte for byte, several
+// times faster on the paths a proxied call takes for every byte of an
+// upstream's answer:
 //
-//   - Compact validates and compacts in one pass, as json.Compact (and, with
-//     HTML escaping, as json.Marshal writes a json.RawMessage).
-//     encoding/json's scanner calls a state function per byte, which made
-//     compacting an answer the largest single cost of a proxied call with a
-//     body of a kilobyte or more.
-//   - AppendString quotes a string as json.Marshal does, into the caller's
-//     buffer rather than a fresh one.
+//   - AppendCompactJSON validates and compacts in one pass, as json.Compact
+//     does (and, with HTML escaping, as json.Marshal writes a
+//     json.RawMessage). encoding/json's scanner calls a state function per
+//     byte, which made compacting an answer the largest single cost of a
+//     proxied call with a body of a kilobyte or more.
+//   - AppendJSONString (jsonstring.go) quotes a string as json.Marshal
+//     does, into the caller's buffer rather than a fresh one.
 //
-// Only the accepting path of Compact is here. On input encoding/json
-// refuses, Compact reports false and the caller asks encoding/json for its
-// error, so the messages stay the standard library's. FuzzCompact and
-// FuzzAppendString check the outcomes and the bytes against encoding/json.
-package jsonenc
+// Only the accepting path of AppendCompactJSON is here. On input
+// encoding/json refuses, it reports false and the caller asks encoding/json
+// for its error, so the messages stay the standard library's. FuzzCompact
+// and FuzzAppendString check the outcomes and the bytes against
+// encoding/json.
 
 import "slices"
 
-// maxDepth is encoding/json's nesting limit (maxNestingDepth): 10,000
+// maxJSONDepth is encoding/json's nesting limit (maxNestingDepth): 10,000
 // open arrays and objects are accepted, one more is not.
-const maxDepth = 10000
+const maxJSONDepth = 10000
 
-// plain[c] is true for the bytes a string may hold as they are; html[c]
+// jsonPlain[c] is true for the bytes a string may hold as they are; jsonHTMLPlain[c]
 // also excludes those escaped for HTML (<, >, &, and 0xE2, the first byte
 // of U+2028 and U+2029).
-var plain, html [256]bool
+var jsonPlain, jsonHTMLPlain [256]bool
 
 func init() {
 	for c := 0x20; c < 256; c++ {
-		plain[c] = c != '"' && c != '\\'
-		html[c] = plain[c] && c != '<' && c != '>' && c != '&' && c != 0xE2
+		jsonPlain[c] = c != '"' && c != '\\'
+		jsonHTMLPlain[c] = jsonPlain[c] && c != '<' && c != '>' && c != '&' && c != 0xE2
 	}
 }
 
-const hex = "0123456789abcdef"
+const hexDigits = "0123456789abcdef"
 
 // The parser's states between tokens.
 const (
@@ -46,16 +48,16 @@ const (
 	afterValue              // ',', a closing bracket, or the end after the top value
 )
 
-// Compact appends src to dst with the white space between tokens removed,
+// AppendCompactJSON appends src to dst with the white space between tokens removed,
 // as json.Compact does; with escapeHTML also with <, >, & and U+2028,
 // U+2029 escaped in strings, as json.Marshal writes a json.RawMessage. It
 // reports false, and returns dst unchanged, when src is not one JSON value
 // (with white space around it) that encoding/json accepts. As in
 // encoding/json, invalid UTF-8 in strings is kept as it is.
-func Compact(dst, src []byte, escapeHTML bool) ([]byte, bool) {
-	safe := &plain
+func AppendCompactJSON(dst, src []byte, escapeHTML bool) ([]byte, bool) {
+	safe := &jsonPlain
 	if escapeHTML {
-		safe = &html
+		safe = &jsonHTMLPlain
 	}
 	// out is written by index: without HTML escapes the output is never
 	// longer than src, and each escape makes room for itself.
@@ -64,11 +66,11 @@ func Compact(dst, src []byte, escapeHTML bool) ([]byte, bool) {
 	out = out[:cap(out)]
 	j := orig
 	// open has a bit set for each open container that is an object.
-	var open [maxDepth/64 + 1]uint64
+	var open [maxJSONDepth/64 + 1]uint64
 	depth, state := 0, wantValue
 	i, n := 0, len(src)
 	for {
-		for i < n && space[src[i]] {
+		for i < n && isJSONSpace[src[i]] {
 			i++
 		}
 		if i == n {
@@ -83,13 +85,13 @@ func Compact(dst, src []byte, escapeHTML bool) ([]byte, bool) {
 			switch {
 			case c == '"':
 				var ok bool
-				if out, j, i, ok = appendString(out, j, src, i, safe); !ok {
+				if out, j, i, ok = compactString(out, j, src, i, safe); !ok {
 					return dst[:orig], false
 				}
 				state = afterValue
 				continue
 			case c == '-' || c >= '0' && c <= '9':
-				end := number(src, i)
+				end := scanNumber(src, i)
 				if end < 0 {
 					return dst[:orig], false
 				}
@@ -98,7 +100,7 @@ func Compact(dst, src []byte, escapeHTML bool) ([]byte, bool) {
 				state = afterValue
 				continue
 			case c == '{' || c == '[':
-				if depth == maxDepth {
+				if depth == maxJSONDepth {
 					return dst[:orig], false
 				}
 				if c == '{' {
@@ -113,7 +115,7 @@ func Compact(dst, src []byte, escapeHTML bool) ([]byte, bool) {
 				depth--
 				state = afterValue
 			default:
-				end := literal(src, i)
+				end := scanLiteral(src, i)
 				if end < 0 {
 					return dst[:orig], false
 				}
@@ -126,7 +128,7 @@ func Compact(dst, src []byte, escapeHTML bool) ([]byte, bool) {
 			switch {
 			case c == '"':
 				var ok bool
-				if out, j, i, ok = appendString(out, j, src, i, safe); !ok {
+				if out, j, i, ok = compactString(out, j, src, i, safe); !ok {
 					return dst[:orig], false
 				}
 				state = wantColon
@@ -165,13 +167,13 @@ func Compact(dst, src []byte, escapeHTML bool) ([]byte, bool) {
 	}
 }
 
-// space[c] is true for JSON's white space.
-var space = [256]bool{' ': true, '\t': true, '\n': true, '\r': true}
+// isJSONSpace[c] is true for JSON's white space.
+var isJSONSpace = [256]bool{' ': true, '\t': true, '\n': true, '\r': true}
 
-// appendString copies the string starting at src[i] (its opening quote)
+// compactString copies the string starting at src[i] (its opening quote)
 // to out[j:] after checking it, and returns out (grown for HTML escapes),
 // the new j and the index after the closing quote.
-func appendString(out []byte, j int, src []byte, i int, safe *[256]bool) ([]byte, int, int, bool) {
+func compactString(out []byte, j int, src []byte, i int, safe *[256]bool) ([]byte, int, int, bool) {
 	n := len(src)
 	start := i
 	for i++; ; {
@@ -194,7 +196,7 @@ func appendString(out []byte, j int, src []byte, i int, safe *[256]bool) ([]byte
 			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
 				i += 2
 			case 'u':
-				if i+6 > n || !isHex(src[i+2]) || !isHex(src[i+3]) || !isHex(src[i+4]) || !isHex(src[i+5]) {
+				if i+6 > n || !isHexDigit(src[i+2]) || !isHexDigit(src[i+3]) || !isHexDigit(src[i+4]) || !isHexDigit(src[i+5]) {
 					return out, j, i, false
 				}
 				i += 6
@@ -205,23 +207,23 @@ func appendString(out []byte, j int, src []byte, i int, safe *[256]bool) ([]byte
 			return out, j, i, false
 		case c == 0xE2: // only with HTML escaping
 			if i+2 < n && src[i+1] == 0x80 && src[i+2]&^1 == 0xA8 {
-				out, j = escape(out, j, src, start, i, '2', '0', '2', hex[src[i+2]&0xF])
+				out, j = appendEscape(out, j, src, start, i, '2', '0', '2', hexDigits[src[i+2]&0xF])
 				i += 3
 				start = i
 			} else {
 				i++
 			}
 		default: // <, > or &, with HTML escaping
-			out, j = escape(out, j, src, start, i, '0', '0', hex[c>>4], hex[c&0xF])
+			out, j = appendEscape(out, j, src, start, i, '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
 			i++
 			start = i
 		}
 	}
 }
 
-// escape copies src[start:i] to out[j:] followed by \u and the four hex
+// appendEscape copies src[start:i] to out[j:] followed by \u and the four hex
 // digits, making room for them and for the rest of src.
-func escape(out []byte, j int, src []byte, start, i int, h1, h2, h3, h4 byte) ([]byte, int) {
+func appendEscape(out []byte, j int, src []byte, start, i int, h1, h2, h3, h4 byte) ([]byte, int) {
 	if need := j + (i - start) + 6 + (len(src) - i); need > len(out) {
 		out = slices.Grow(out[:j], need-j)
 		out = out[:cap(out)]
@@ -231,13 +233,15 @@ func escape(out []byte, j int, src []byte, start, i int, h1, h2, h3, h4 byte) ([
 	return out, j
 }
 
-func isHex(c byte) bool { return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F' }
+func isHexDigit(c byte) bool {
+	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
+}
 
-func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+func isDecimalDigit(c byte) bool { return c >= '0' && c <= '9' }
 
-// number returns the index after the number starting at src[i], or -1 if
+// scanNumber returns the index after the number starting at src[i], or -1 if
 // there is none there: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
-func number(src []byte, i int) int {
+func scanNumber(src []byte, i int) int {
 	n := len(src)
 	if src[i] == '-' {
 		if i++; i == n {
@@ -247,34 +251,34 @@ func number(src []byte, i int) int {
 	switch {
 	case src[i] == '0':
 		i++
-	case isDigit(src[i]):
-		for i++; i < n && isDigit(src[i]); i++ {
+	case isDecimalDigit(src[i]):
+		for i++; i < n && isDecimalDigit(src[i]); i++ {
 		}
 	default:
 		return -1
 	}
 	if i < n && src[i] == '.' {
-		if i++; i == n || !isDigit(src[i]) {
+		if i++; i == n || !isDecimalDigit(src[i]) {
 			return -1
 		}
-		for i++; i < n && isDigit(src[i]); i++ {
+		for i++; i < n && isDecimalDigit(src[i]); i++ {
 		}
 	}
 	if i < n && (src[i] == 'e' || src[i] == 'E') {
 		if i++; i < n && (src[i] == '+' || src[i] == '-') {
 			i++
 		}
-		if i == n || !isDigit(src[i]) {
+		if i == n || !isDecimalDigit(src[i]) {
 			return -1
 		}
-		for i++; i < n && isDigit(src[i]); i++ {
+		for i++; i < n && isDecimalDigit(src[i]); i++ {
 		}
 	}
 	return i
 }
 
-// literal returns the index after the true, false or null at src[i], or -1.
-func literal(src []byte, i int) int {
+// scanLiteral returns the index after the true, false or null at src[i], or -1.
+func scanLiteral(src []byte, i int) int {
 	for _, lit := range [...]string{"true", "false", "null"} {
 		if len(src)-i >= len(lit) && string(src[i:i+len(lit)]) == lit {
 			return i + len(lit)

@@ -1,4 +1,4 @@
-package jsonenc
+package mapping
 
 import (
 	"bytes"
@@ -21,32 +21,32 @@ var seeds = []string{
 	"\xef\xbb\xbf{}", `NaN`, `Infinity`, `{"a":1,"a":2}`,
 }
 
-// check compares Compact with encoding/json on src: the same verdict, and
+// check compares AppendCompactJSON with encoding/json on src: the same verdict, and
 // the same bytes after a prefix already in dst.
 func check(t *testing.T, src []byte) {
 	t.Helper()
 	prefix := []byte("prefix:")
 	var want bytes.Buffer
 	wantErr := json.Compact(&want, src)
-	got, ok := Compact(bytes.Clone(prefix), src, false)
+	got, ok := AppendCompactJSON(bytes.Clone(prefix), src, false)
 	if ok != (wantErr == nil) {
-		t.Fatalf("Compact(%q) ok = %v; json.Compact error: %v", src, ok, wantErr)
+		t.Fatalf("AppendCompactJSON(%q) ok = %v; json.Compact error: %v", src, ok, wantErr)
 	}
 	if !ok {
 		if !bytes.Equal(got, prefix) {
-			t.Fatalf("Compact(%q) refused but changed dst to %q", src, got)
+			t.Fatalf("AppendCompactJSON(%q) refused but changed dst to %q", src, got)
 		}
 	} else if !bytes.Equal(got[len(prefix):], want.Bytes()) {
-		t.Fatalf("Compact(%q) = %q, json.Compact = %q", src, got[len(prefix):], want.Bytes())
+		t.Fatalf("AppendCompactJSON(%q) = %q, json.Compact = %q", src, got[len(prefix):], want.Bytes())
 	}
 
 	wantHTML, err := json.Marshal(json.RawMessage(src))
-	gotHTML, ok := Compact(bytes.Clone(prefix), src, true)
+	gotHTML, ok := AppendCompactJSON(bytes.Clone(prefix), src, true)
 	if ok != (err == nil) {
-		t.Fatalf("Compact(%q, html) ok = %v; json.Marshal(RawMessage) error: %v", src, ok, err)
+		t.Fatalf("AppendCompactJSON(%q, html) ok = %v; json.Marshal(RawMessage) error: %v", src, ok, err)
 	}
 	if ok && !bytes.Equal(gotHTML[len(prefix):], wantHTML) {
-		t.Fatalf("Compact(%q, html) = %q, json.Marshal(RawMessage) = %q", src, gotHTML[len(prefix):], wantHTML)
+		t.Fatalf("AppendCompactJSON(%q, html) = %q, json.Marshal(RawMessage) = %q", src, gotHTML[len(prefix):], wantHTML)
 	}
 }
 
@@ -57,18 +57,18 @@ func TestCompactAgreesWithEncodingJSON(t *testing.T) {
 }
 
 // TestCompactDepth: encoding/json accepts 10,000 nested arrays or objects
-// and refuses 10,001; so does Compact, and deep input does not overflow it.
+// and refuses 10,001; so does AppendCompactJSON, and deep input does not overflow it.
 func TestCompactDepth(t *testing.T) {
-	for _, depth := range []int{maxDepth - 1, maxDepth, maxDepth + 1, 3 * maxDepth} {
+	for _, depth := range []int{maxJSONDepth - 1, maxJSONDepth, maxJSONDepth + 1, 3 * maxJSONDepth} {
 		check(t, []byte(strings.Repeat("[", depth)+strings.Repeat("]", depth)))
 		check(t, []byte(strings.Repeat(`{"a":`, depth)+"1"+strings.Repeat("}", depth)))
 		// mixed, so the bit of each level matters
 		check(t, []byte(strings.Repeat(`[{"a":`, depth/2)+"1"+strings.Repeat("}]", depth/2)))
 	}
-	if _, ok := Compact(nil, []byte(strings.Repeat("[", maxDepth)+strings.Repeat("]", maxDepth)), false); !ok {
+	if _, ok := AppendCompactJSON(nil, []byte(strings.Repeat("[", maxJSONDepth)+strings.Repeat("]", maxJSONDepth)), false); !ok {
 		t.Error("10,000 nested arrays refused")
 	}
-	if _, ok := Compact(nil, []byte(strings.Repeat("[", maxDepth+1)+strings.Repeat("]", maxDepth+1)), false); ok {
+	if _, ok := AppendCompactJSON(nil, []byte(strings.Repeat("[", maxJSONDepth+1)+strings.Repeat("]", maxJSONDepth+1)), false); ok {
 		t.Error("10,001 nested arrays accepted")
 	}
 	// A closing bracket of the other kind, deep down.
@@ -83,27 +83,27 @@ func FuzzCompact(f *testing.F) {
 	f.Fuzz(func(t *testing.T, src []byte) { check(t, src) })
 }
 
-// benchBody is an upstream answer of about a kilobyte, pretty-printed.
-var benchBody = func() []byte {
+// compactBenchBody is an upstream answer of about a kilobyte, pretty-printed.
+var compactBenchBody = func() []byte {
 	v := map[string]any{"id": "1", "name": "Rex & Co <dogs>", "tags": []string{"dog", "good"}, "filler": strings.Repeat("x", 900), "n": 12.5}
 	b, _ := json.MarshalIndent(v, "", "  ")
 	return b
 }()
 
 func BenchmarkCompact(b *testing.B) {
-	b.SetBytes(int64(len(benchBody)))
-	dst := make([]byte, 0, 2*len(benchBody))
+	b.SetBytes(int64(len(compactBenchBody)))
+	dst := make([]byte, 0, 2*len(compactBenchBody))
 	for b.Loop() {
-		dst, _ = Compact(dst[:0], benchBody, false)
+		dst, _ = AppendCompactJSON(dst[:0], compactBenchBody, false)
 	}
 }
 
 func BenchmarkEncodingJSONCompact(b *testing.B) {
-	b.SetBytes(int64(len(benchBody)))
+	b.SetBytes(int64(len(compactBenchBody)))
 	var buf bytes.Buffer
 	for b.Loop() {
 		buf.Reset()
-		json.Compact(&buf, benchBody)
+		json.Compact(&buf, compactBenchBody)
 	}
 }
 
@@ -121,7 +121,7 @@ func BenchmarkCompactPretty(b *testing.B) {
 	b.SetBytes(int64(len(prettyBody)))
 	dst := make([]byte, 0, 2*len(prettyBody))
 	for b.Loop() {
-		dst, _ = Compact(dst[:0], prettyBody, false)
+		dst, _ = AppendCompactJSON(dst[:0], prettyBody, false)
 	}
 }
 
@@ -129,6 +129,6 @@ func BenchmarkCompactPrettyHTML(b *testing.B) {
 	b.SetBytes(int64(len(prettyBody)))
 	dst := make([]byte, 0, 2*len(prettyBody))
 	for b.Loop() {
-		dst, _ = Compact(dst[:0], prettyBody, true)
+		dst, _ = AppendCompactJSON(dst[:0], prettyBody, true)
 	}
 }

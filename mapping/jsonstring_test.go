@@ -1,4 +1,4 @@
-package jsonenc
+package mapping
 
 import (
 	"encoding/json"
@@ -18,7 +18,7 @@ func checkString(t *testing.T, s string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := AppendString([]byte("prefix:"), s)
+	got := AppendJSONString([]byte("prefix:"), s)
 	if string(got) != "prefix:"+string(want) {
 		t.Fatalf("AppendString(%q) = %q, json.Marshal = %q", s, got[len("prefix:"):], want)
 	}
@@ -46,7 +46,7 @@ func BenchmarkAppendString(b *testing.B) {
 	b.SetBytes(int64(len(s)))
 	dst := make([]byte, 0, 2*len(s))
 	for b.Loop() {
-		dst = AppendString(dst[:0], s)
+		dst = AppendJSONString(dst[:0], s)
 	}
 }
 
