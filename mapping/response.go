@@ -85,18 +85,32 @@ func (t *Tool) shape(r *Request, status int, header http.Header, body []byte) Re
 	}
 	needValue := t.result != nil || t.text != nil || t.output != nil
 	if isJSON && !empty && !needValue {
-		// The common case: the upstream's JSON as it is, compacted.
-		compact, ok := AppendCompactJSON(make([]byte, 0, len(body)), body, false)
+		// The common case: the upstream's JSON as it is, compacted, into
+		// a buffer with room to wrap it in {"result":…} if it is not an
+		// object (a list, say) without copying it again.
+		buf := make([]byte, len(wrapPrefix), len(wrapPrefix)+len(body)+1)
+		copy(buf, wrapPrefix)
+		buf, ok := AppendCompactJSON(buf, body, false)
 		if !ok {
 			return t.invalidJSON(body, mediaType, syntaxError(body))
 		}
+		compact := buf[len(wrapPrefix):]
 		if !utf8.Valid(compact) {
 			// JSON strings may carry invalid UTF-8; clients would see it
 			// replaced anyway, so replace it once, here, before measuring.
 			compact = bytes.ToValidUTF8(compact, []byte("\uFFFD"))
+			buf = nil
 		}
 		if len(compact) <= t.maxResult {
-			return Result{Text: string(compact), Structured: wrapObject(compact)}
+			structured := json.RawMessage(compact)
+			if compact[0] != '{' {
+				if buf != nil {
+					structured = append(buf, '}') // within its capacity
+				} else {
+					structured = wrapObject(compact)
+				}
+			}
+			return Result{Text: string(compact), Structured: structured}
 		}
 	}
 
@@ -429,14 +443,18 @@ func marshalJSON(v any) ([]byte, error) {
 	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
 
+// wrapPrefix starts the object a structured result that is not one is
+// wrapped in.
+const wrapPrefix = `{"result":`
+
 // wrapObject returns compact JSON as structured content: objects as they
 // are, anything else as {"result": value}.
 func wrapObject(compact []byte) json.RawMessage {
 	if len(compact) > 0 && compact[0] == '{' {
 		return compact
 	}
-	out := make([]byte, 0, len(compact)+11)
-	out = append(out, `{"result":`...)
+	out := make([]byte, 0, len(wrapPrefix)+len(compact)+1)
+	out = append(out, wrapPrefix...)
 	out = append(out, compact...)
 	return append(out, '}')
 }

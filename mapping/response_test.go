@@ -36,6 +36,16 @@ func TestShapeResponse(t *testing.T) {
 			body: `[ {"id": 1}, {"id": 2} ]`,
 			want: result{Text: `[{"id":1},{"id":2}]`, Structured: `{"result":[{"id":1},{"id":2}]}`},
 		},
+		"invalid UTF-8 in a JSON array is replaced, then wrapped": {
+			status: 200, header: ct("application/json"),
+			body: "[ \"caf\xe9\" ]",
+			want: result{Text: "[\"caf\uFFFD\"]", Structured: "{\"result\":[\"caf\uFFFD\"]}"},
+		},
+		"invalid UTF-8 in a JSON object is replaced": {
+			status: 200, header: ct("application/json"),
+			body: "{\"name\": \"caf\xe9\"}",
+			want: result{Text: "{\"name\":\"caf\uFFFD\"}", Structured: "{\"name\":\"caf\uFFFD\"}"},
+		},
 		"JSON scalar is wrapped": {
 			status: 201, header: ct("application/problem+json"),
 			body: ` 42 `,
