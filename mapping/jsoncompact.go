@@ -48,12 +48,15 @@ const (
 	afterValue              // ',', a closing bracket, or the end after the top value
 )
 
-// AppendCompactJSON appends src to dst with the white space between tokens removed,
-// as json.Compact does; with escapeHTML also with <, >, & and U+2028,
-// U+2029 escaped in strings, as json.Marshal writes a json.RawMessage. It
-// reports false, and returns dst unchanged, when src is not one JSON value
-// (with white space around it) that encoding/json accepts. As in
-// encoding/json, invalid UTF-8 in strings is kept as it is.
+// AppendCompactJSON appends src to dst with the white space between tokens
+// removed, as json.Compact does; with escapeHTML also with <, >, & and
+// U+2028, U+2029 escaped in strings, as json.Marshal writes a
+// json.RawMessage (except that an empty src is refused, where json.Marshal
+// writes a nil RawMessage as null). It reports false, and returns dst at
+// its length (bytes past it may have been written, as append may), when
+// src is not one JSON value (with white space around it) that
+// encoding/json accepts. As in encoding/json, invalid UTF-8 in strings is
+// kept as it is.
 func AppendCompactJSON(dst, src []byte, escapeHTML bool) ([]byte, bool) {
 	safe := &jsonPlain
 	if escapeHTML {

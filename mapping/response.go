@@ -571,8 +571,11 @@ func errorDetail(body []byte) string {
 	if len(body) == 0 {
 		return ""
 	}
-	if compact, ok := AppendCompactJSON(nil, body, false); ok {
-		body = compact
+	if strings.IndexByte(`{["-0123456789tfn`, body[0]) >= 0 {
+		// Only what may be JSON: an HTML error page is not copied.
+		if compact, ok := AppendCompactJSON(nil, body, false); ok {
+			body = compact
+		}
 	}
 	if !utf8.Valid(body) {
 		return fmt.Sprintf(" (%d-byte binary body)", len(body))

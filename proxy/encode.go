@@ -37,8 +37,7 @@ func appendResult(dst []byte, res *mcp.CallToolResult) ([]byte, error) {
 		return appendMarshaled(dst, res)
 	}
 	orig := len(dst)
-	// Room for the text with a few escapes, and for the rest as it is.
-	dst = slices.Grow(dst, len(tc.Text)+len(tc.Text)/8+len(structured)+len(`{"content":[{"type":"text","text":""}],"structuredContent":,"isError":true}`))
+	dst = slices.Grow(dst, resultSizeHint(res))
 	dst = append(dst, `{"content":[{"type":"text","text":`...)
 	dst = mapping.AppendJSONString(dst, tc.Text)
 	dst = append(dst, "}]"...)
@@ -64,4 +63,20 @@ func appendMarshaled(dst []byte, res *mcp.CallToolResult) ([]byte, error) {
 		return dst, err
 	}
 	return append(dst, b...), nil
+}
+
+// resultSizeHint is about the size appendResult writes for res: its text
+// with room for escapes (a JSON text escapes each of its quotes), its
+// structured content as it is, and the rest.
+func resultSizeHint(res *mcp.CallToolResult) int {
+	n := len(`{"content":[{"type":"text","text":""}],"structuredContent":,"isError":true}`)
+	for _, c := range res.Content {
+		if tc, ok := c.(*mcp.TextContent); ok {
+			n += len(tc.Text) + len(tc.Text)/4
+		}
+	}
+	if raw, ok := res.StructuredContent.(json.RawMessage); ok {
+		n += len(raw) + len(raw)/16
+	}
+	return n
 }

@@ -47,7 +47,11 @@ func (s *Server) fastCall(next http.Handler) http.Handler {
 			Extra:  &mcp.RequestExtra{Header: r.Header, TokenInfo: auth.TokenInfoFromContext(r.Context())},
 		}
 		res, result := s.run(r.Context(), e, req, req.Params, true)
-		buf := make([]byte, 0, len(result)+len(msg.id)+len(`{"jsonrpc":"2.0","id":,"result":}`))
+		size := len(result)
+		if result == nil {
+			size = resultSizeHint(res)
+		}
+		buf := make([]byte, 0, size+len(msg.id)+len(`{"jsonrpc":"2.0","id":,"result":}`))
 		buf = append(buf, `{"jsonrpc":"2.0","id":`...)
 		buf = append(buf, msg.id...)
 		buf = append(buf, `,"result":`...)

@@ -339,12 +339,16 @@ func readAtMost(r io.Reader, size, limit int64) ([]byte, error) {
 	if size < 0 {
 		bp := scratch.Get().(*[]byte)
 		b, err := readInto((*bp)[:0], r, limit)
-		out := bytes.Clone(b)
-		if cap(b) <= maxScratch {
-			*bp = b[:0]
-			scratch.Put(bp)
+		if err != nil || int64(len(b)) > limit || cap(b) > maxScratch {
+			// A failure or an oversized body is only looked at and
+			// dropped, and a buffer this large is not kept: b is given
+			// away, not copied.
+			return b, err
 		}
-		return out, err
+		out := bytes.Clone(b)
+		*bp = b[:0]
+		scratch.Put(bp)
+		return out, nil
 	}
 	if size > limit {
 		size = 511

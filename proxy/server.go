@@ -506,7 +506,8 @@ func (s *Server) encode(e *toolEntry, shaped mapping.Result) *encodedResult {
 	if err != nil {
 		return nil
 	}
-	return &encodedResult{cfg: e.cfg, json: b}
+	// Exactly its size: the cache counts the bytes it holds by length.
+	return &encodedResult{cfg: e.cfg, json: bytes.Clone(b)}
 }
 
 // checkLimits takes a token from the tool's and the caller's buckets and
