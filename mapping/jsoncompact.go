@@ -38,7 +38,8 @@ func init() {
 
 const hexDigits = "0123456789abcdef"
 
-// The parser's states between tokens.
+// The parser's states between tokens; those before wantColon are where a
+// string may come.
 const (
 	wantValue        = iota // a value: at the top, after ':' or after ',' in an array
 	wantValueOrClose        // a value or ']': after '['
@@ -83,25 +84,22 @@ func AppendCompactJSON(dst, src []byte, escapeHTML bool) ([]byte, bool) {
 			return out[:j], true
 		}
 		c := src[i]
+		if c == '"' && state < wantColon {
+			// A string, where a value or a key may be.
+			var ok bool
+			if out, j, i, ok = compactString(out, j, src, i, safe); !ok {
+				return dst[:orig], false
+			}
+			if state == wantKeyOrClose || state == wantKey {
+				state = wantColon
+			} else {
+				state = afterValue
+			}
+			continue
+		}
 		switch state {
 		case wantValue, wantValueOrClose:
 			switch {
-			case c == '"':
-				var ok bool
-				if out, j, i, ok = compactString(out, j, src, i, safe); !ok {
-					return dst[:orig], false
-				}
-				state = afterValue
-				continue
-			case c == '-' || c >= '0' && c <= '9':
-				end := scanNumber(src, i)
-				if end < 0 {
-					return dst[:orig], false
-				}
-				j += copy(out[j:], src[i:end])
-				i = end
-				state = afterValue
-				continue
 			case c == '{' || c == '[':
 				if depth == maxJSONDepth {
 					return dst[:orig], false
@@ -117,8 +115,13 @@ func AppendCompactJSON(dst, src []byte, escapeHTML bool) ([]byte, bool) {
 			case c == ']' && state == wantValueOrClose:
 				depth--
 				state = afterValue
-			default:
-				end := scanLiteral(src, i)
+			default: // a number, true, false or null
+				var end int
+				if c == '-' || c >= '0' && c <= '9' {
+					end = scanNumber(src, i)
+				} else {
+					end = scanLiteral(src, i)
+				}
 				if end < 0 {
 					return dst[:orig], false
 				}
@@ -129,13 +132,6 @@ func AppendCompactJSON(dst, src []byte, escapeHTML bool) ([]byte, bool) {
 			}
 		case wantKeyOrClose, wantKey:
 			switch {
-			case c == '"':
-				var ok bool
-				if out, j, i, ok = compactString(out, j, src, i, safe); !ok {
-					return dst[:orig], false
-				}
-				state = wantColon
-				continue
 			case c == '}' && state == wantKeyOrClose:
 				depth--
 				state = afterValue
