@@ -3,7 +3,9 @@
 // Streamable HTTP with concurrent clients for a bounded time and count, and
 // prints calls/s, p50/p99 latencies, CPU time per call (of the whole
 // process: load generator, upstream and proxy) and RSS for the upstream
-// called directly, proxied, proxied behind the OAuth front door with an RS256
+// called directly, the same POST answered at once (the floor of a
+// tools/call), a relay that does no work (the floor of two hops), proxied,
+// proxied behind the OAuth front door with an RS256
 // JWT from a local issuer, proxied with cache hits, and a workload with
 // repeats; then the ratios against the direct call, the memory of a cache
 // filled to its bounds, of idle stateless clients (keep-alive connections)
