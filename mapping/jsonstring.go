@@ -19,12 +19,23 @@ func init() {
 func AppendJSONString(dst []byte, s string) []byte {
 	dst = append(dst, '"')
 	start := 0
+	run := 0 // plain ASCII bytes in a row
 	for i := 0; i < len(s); {
 		if c := s[i]; c < utf8.RuneSelf {
 			if jsonStringSafe[c] {
 				i++
+				// A long run is taken eight bytes at a time from its
+				// 16th byte (a word that ends early costs more than the
+				// bytes it would skip, and most runs are short).
+				if run++; run == 16 {
+					for i+8 <= len(s) && asciiWordSafe(s[i:i+8]) {
+						i += 8
+					}
+					run = 0
+				}
 				continue
 			}
+			run = 0
 			dst = append(dst, s[start:i]...)
 			switch c {
 			case '"', '\\':
@@ -46,6 +57,7 @@ func AppendJSONString(dst []byte, s string) []byte {
 			start = i
 			continue
 		}
+		run = 0
 		r, size := utf8.DecodeRuneInString(s[i:])
 		switch {
 		case r == utf8.RuneError && size == 1:
@@ -63,4 +75,13 @@ func AppendJSONString(dst []byte, s string) []byte {
 	}
 	dst = append(dst, s[start:]...)
 	return append(dst, '"')
+}
+
+// asciiWordSafe reports whether json.Marshal writes all eight bytes of w
+// as they are: ASCII (other bytes need decoding), and no byte htmlWord
+// would stop at.
+func asciiWordSafe(w string) bool {
+	x := uint64(w[0]) | uint64(w[1])<<8 | uint64(w[2])<<16 | uint64(w[3])<<24 |
+		uint64(w[4])<<32 | uint64(w[5])<<40 | uint64(w[6])<<48 | uint64(w[7])<<56
+	return x&highs == 0 && htmlWord(x)
 }

@@ -1,6 +1,7 @@
 package mapping
 
 import (
+	"bytes"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -10,6 +11,9 @@ var stringSeeds = []string{
 	"", "plain", `quote " and \ backslash`, "\b\f\n\r\t\x00\x01\x1f\x7f", "<script>&amp;</script>",
 	"line\u2028para\u2029end", "café ☕ 😀", "\xff\xfe bad \xe2\x80 utf-8 \xed\xa0\x80 surrogate", "\xe2\x80\xa8",
 	`{"id":1,"name":"Rex"}`, strings.Repeat("x", 100) + "\xc3",
+	// long ASCII runs, taken eight bytes at a time, stopped at each place
+	strings.Repeat("x", 17) + "<" + strings.Repeat("y", 30), strings.Repeat("x", 16) + "é" + strings.Repeat("y", 20) + "\n",
+	strings.Repeat("x", 33) + "\u2028" + strings.Repeat("y", 15) + "\x00", strings.Repeat("abcdefgh", 9) + "\x80",
 }
 
 func checkString(t *testing.T, s string) {
@@ -55,5 +59,18 @@ func BenchmarkEncodingJSONString(b *testing.B) {
 	b.SetBytes(int64(len(s)))
 	for b.Loop() {
 		json.Marshal(s)
+	}
+}
+
+// BenchmarkAppendStringCompactJSON quotes what a tool's text usually is:
+// compact JSON.
+func BenchmarkAppendStringCompactJSON(b *testing.B) {
+	var buf bytes.Buffer
+	json.Compact(&buf, prettyBody)
+	s := buf.String()
+	b.SetBytes(int64(len(s)))
+	dst := make([]byte, 0, 2*len(s))
+	for b.Loop() {
+		dst = AppendJSONString(dst[:0], s)
 	}
 }
