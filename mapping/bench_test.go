@@ -100,3 +100,39 @@ func BenchmarkShapeResponseError(b *testing.B) {
 		}
 	}
 }
+
+// largeBody is a 32 KiB pretty-printed list, as list endpoints send.
+var largeBody = func() []byte {
+	var items []map[string]any
+	for i := 0; ; i++ {
+		items = append(items, map[string]any{"id": i, "name": "Rex", "status": "available", "tags": []string{"dog", "good"}, "owner": map[string]any{"id": 7, "name": "Ann"}})
+		if b, _ := json.MarshalIndent(items, "", "  "); len(b) >= 32<<10 {
+			return b
+		}
+	}
+}()
+
+// BenchmarkShapeResponseResultExprLarge trims each item of a 32 KiB list to
+// two fields: the whole body is decoded for the expression.
+func BenchmarkShapeResponseResultExprLarge(b *testing.B) {
+	t := benchTool(b, Spec{Response: ResponseSpec{Result: `map(body, pick(#, "id", "name"))`}})
+	b.SetBytes(int64(len(largeBody)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if r := t.ShapeResponse(nil, 200, benchHeader, largeBody); r.IsError {
+			b.Fatal(r.Text)
+		}
+	}
+}
+
+// BenchmarkShapeResponsePassThroughLarge is the same list passed through.
+func BenchmarkShapeResponsePassThroughLarge(b *testing.B) {
+	t := benchTool(b, Spec{})
+	b.SetBytes(int64(len(largeBody)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if r := t.ShapeResponse(nil, 200, benchHeader, largeBody); r.IsError {
+			b.Fatal(r.Text)
+		}
+	}
+}

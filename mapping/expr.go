@@ -80,7 +80,7 @@ func compileIn(field, src string, in *inputSchema, env any, want exprKind) (*pro
 	}
 	// Compile twice: once as written, so that result and argument types are
 	// checked (AsBool, AsKind), and once with every call metered (see
-	// Meter), which hides static types behind Charge; that one runs. run
+	// Meter), which hides static types behind __charge; that one runs. run
 	// checks the kind of the result.
 	opts := append([]expr.Option{expr.Env(env), expr.MaxNodes(maxExprNodes)}, libraryOptions()...)
 	checkOpts := opts
@@ -93,7 +93,7 @@ func compileIn(field, src string, in *inputSchema, env any, want exprKind) (*pro
 	if _, err := expr.Compile(src, checkOpts...); err != nil {
 		return nil, fmt.Errorf("%s: %s", field, exprErrorText(err))
 	}
-	p, err := expr.Compile(src, append(opts, expr.Patch(meteredCalls{}))...)
+	p, err := expr.Compile(src, append(append(opts, meterOptions()...), expr.Patch(meteredCalls{}))...)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %s", field, exprErrorText(err))
 	}
