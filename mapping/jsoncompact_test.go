@@ -147,15 +147,16 @@ func BenchmarkCompactPrettyHTML(b *testing.B) {
 func TestWordTests(t *testing.T) {
 	check := func(w [8]byte) {
 		x := binary.LittleEndian.Uint64(w[:])
-		plain, html, ascii := true, true, true
+		plain, html, ascii, asciiNoHTML := true, true, true, true
 		for _, c := range w {
 			plain = plain && jsonPlain[c]
 			html = html && jsonHTMLPlain[c]
 			ascii = ascii && c < 0x80 && jsonStringSafe[c]
+			asciiNoHTML = asciiNoHTML && c < 0x80 && jsonStringSafeNoHTML[c]
 		}
-		if plainWord(x) != plain || htmlWord(x) != html || asciiWordSafe(string(w[:])) != ascii {
-			t.Fatalf("%q: plainWord %v (bytes: %v), htmlWord %v (%v), asciiWordSafe %v (%v)",
-				w, plainWord(x), plain, htmlWord(x), html, asciiWordSafe(string(w[:])), ascii)
+		if plainWord(x) != plain || htmlWord(x) != html || asciiWordSafe(string(w[:])) != ascii || asciiWordSafeNoHTML(string(w[:])) != asciiNoHTML {
+			t.Fatalf("%q: plainWord %v (bytes: %v), htmlWord %v (%v), asciiWordSafe %v (%v), asciiWordSafeNoHTML %v (%v)",
+				w, plainWord(x), plain, htmlWord(x), html, asciiWordSafe(string(w[:])), ascii, asciiWordSafeNoHTML(string(w[:])), asciiNoHTML)
 		}
 	}
 	for p := range 8 {

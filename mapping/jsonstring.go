@@ -3,12 +3,14 @@ package mapping
 import "unicode/utf8"
 
 // jsonStringSafe[c] is true for the ASCII bytes json.Marshal writes as they are
-// in a string (with its default HTML escaping).
-var jsonStringSafe [utf8.RuneSelf]bool
+// in a string (with its default HTML escaping); jsonStringSafeNoHTML also
+// for <, > and &, as an Encoder with SetEscapeHTML(false) writes them.
+var jsonStringSafe, jsonStringSafeNoHTML [utf8.RuneSelf]bool
 
 func init() {
 	for c := 0x20; c < utf8.RuneSelf; c++ {
-		jsonStringSafe[c] = c != '"' && c != '\\' && c != '<' && c != '>' && c != '&'
+		jsonStringSafeNoHTML[c] = c != '"' && c != '\\'
+		jsonStringSafe[c] = jsonStringSafeNoHTML[c] && c != '<' && c != '>' && c != '&'
 	}
 }
 
@@ -16,19 +18,28 @@ func init() {
 // it: ", \ and control characters escaped (\b, \f, \n, \r and \t by their
 // short forms), <, >, & and U+2028, U+2029 escaped for HTML, and each byte
 // of invalid UTF-8 replaced by \ufffd.
-func AppendJSONString(dst []byte, s string) []byte {
+func AppendJSONString(dst []byte, s string) []byte { return appendJSONString(dst, s, true) }
+
+// appendJSONString is AppendJSONString, with html false as an Encoder with
+// SetEscapeHTML(false) writes strings (<, > and & as they are; U+2028 and
+// U+2029 are escaped either way).
+func appendJSONString(dst []byte, s string, html bool) []byte {
+	safe, wordSafe := &jsonStringSafe, asciiWordSafe
+	if !html {
+		safe, wordSafe = &jsonStringSafeNoHTML, asciiWordSafeNoHTML
+	}
 	dst = append(dst, '"')
 	start := 0
 	run := 0 // plain ASCII bytes in a row
 	for i := 0; i < len(s); {
 		if c := s[i]; c < utf8.RuneSelf {
-			if jsonStringSafe[c] {
+			if safe[c] {
 				i++
 				// A long run is taken eight bytes at a time from its
 				// 16th byte (a word that ends early costs more than the
 				// bytes it would skip, and most runs are short).
 				if run++; run == 16 {
-					for i+8 <= len(s) && asciiWordSafe(s[i:i+8]) {
+					for i+8 <= len(s) && wordSafe(s[i:i+8]) {
 						i += 8
 					}
 					run = 0
@@ -50,7 +61,7 @@ func AppendJSONString(dst []byte, s string) []byte {
 				dst = append(dst, '\\', 'r')
 			case '\t':
 				dst = append(dst, '\\', 't')
-			default: // other control characters, and <, > and &
+			default: // other control characters, and <, > and & for HTML
 				dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
 			}
 			i++
@@ -81,7 +92,18 @@ func AppendJSONString(dst []byte, s string) []byte {
 // as they are: ASCII (other bytes need decoding), and no byte htmlWord
 // would stop at.
 func asciiWordSafe(w string) bool {
-	x := uint64(w[0]) | uint64(w[1])<<8 | uint64(w[2])<<16 | uint64(w[3])<<24 |
-		uint64(w[4])<<32 | uint64(w[5])<<40 | uint64(w[6])<<48 | uint64(w[7])<<56
+	x := word(w)
 	return x&highs == 0 && htmlWord(x)
+}
+
+// asciiWordSafeNoHTML is asciiWordSafe without HTML escaping.
+func asciiWordSafeNoHTML(w string) bool {
+	x := word(w)
+	return x&highs == 0 && plainWord(x)
+}
+
+// word is the first eight bytes of w, little-endian.
+func word(w string) uint64 {
+	return uint64(w[0]) | uint64(w[1])<<8 | uint64(w[2])<<16 | uint64(w[3])<<24 |
+		uint64(w[4])<<32 | uint64(w[5])<<40 | uint64(w[6])<<48 | uint64(w[7])<<56
 }

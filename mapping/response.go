@@ -437,6 +437,9 @@ func decodeJSON(body []byte) (any, error) {
 }
 
 func marshalJSON(v any) ([]byte, error) {
+	if b, ok := appendJSONValue(nil, v); ok {
+		return b, nil
+	}
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
