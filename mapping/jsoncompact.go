@@ -18,10 +18,7 @@ package mapping
 // and FuzzAppendString check the outcomes and the bytes against
 // encoding/json.
 
-import (
-	"encoding/binary"
-	"slices"
-)
+import "slices"
 
 // maxJSONDepth is encoding/json's nesting limit (maxNestingDepth): 10,000
 // open arrays and objects are accepted, one more is not.
@@ -79,9 +76,6 @@ func AppendCompactJSON(dst, src []byte, escapeHTML bool) ([]byte, bool) {
 	for {
 		for i < n && isJSONSpace[src[i]] {
 			i++
-			for i+8 <= n && binary.LittleEndian.Uint64(src[i:]) == ' '*ones {
-				i += 8 // indentation, eight spaces at a time
-			}
 		}
 		if i == n {
 			if state != afterValue || depth != 0 {
@@ -181,28 +175,9 @@ var isJSONSpace = [256]bool{' ': true, '\t': true, '\n': true, '\r': true}
 func compactString(out []byte, j int, src []byte, i int, safe *[256]bool) ([]byte, int, int, bool) {
 	n := len(src)
 	start := i
-	html := safe == &jsonHTMLPlain
 	for i++; ; {
-		// Runs of plain bytes byte by byte up to 16, and from there eight
-		// bytes at a time: most strings are short, and testing a word
-		// that ends early costs more than the bytes it would skip.
-		stop := min(i+16, n)
-		for i < stop && safe[src[i]] {
+		for i < n && safe[src[i]] {
 			i++
-		}
-		if i == stop && i < n {
-			if html {
-				for i+8 <= n && htmlWord(binary.LittleEndian.Uint64(src[i:])) {
-					i += 8
-				}
-			} else {
-				for i+8 <= n && plainWord(binary.LittleEndian.Uint64(src[i:])) {
-					i += 8
-				}
-			}
-			for i < n && safe[src[i]] {
-				i++
-			}
 		}
 		if i == n {
 			return out, j, i, false
@@ -309,30 +284,4 @@ func scanLiteral(src []byte, i int) int {
 		}
 	}
 	return -1
-}
-
-// Eight bytes at a time: a string's bytes are read as a word and tested
-// all at once for the bytes that need attention, with the usual bit tricks
-// (each exact as to whether such a byte is in the word).
-const (
-	ones  = 0x0101010101010101
-	highs = 0x8080808080808080
-)
-
-// hasZeroByte reports whether a byte of w is zero.
-func hasZeroByte(w uint64) bool { return (w-ones)&^w&highs != 0 }
-
-// hasByte reports whether a byte of w is c.
-func hasByte(w uint64, c byte) bool { return hasZeroByte(w ^ (uint64(c) * ones)) }
-
-// hasControl reports whether a byte of w is below 0x20.
-func hasControl(w uint64) bool { return (w-0x20*ones)&^w&highs != 0 }
-
-// plainWord reports whether a string may hold all eight bytes of w as they
-// are: none is a control character, a quote or a backslash.
-func plainWord(w uint64) bool { return !hasControl(w) && !hasByte(w, '"') && !hasByte(w, '\\') }
-
-// htmlWord is plainWord with HTML escaping: also no <, >, & or 0xE2.
-func htmlWord(w uint64) bool {
-	return plainWord(w) && !hasByte(w, '<') && !hasByte(w, '>') && !hasByte(w, '&') && !hasByte(w, 0xE2)
 }

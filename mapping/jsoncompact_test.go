@@ -2,7 +2,6 @@ package mapping
 
 import (
 	"bytes"
-	"encoding/binary"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -20,8 +19,7 @@ var seeds = []string{
 	`01`, `1.`, `.5`, `-`, `--1`, `+1`, `1e`, `1e+`, `0x10`, `1 2`, `{} {}`, `tru`, `truee`, `nul`, `True`,
 	`"abc`, `"\x"`, `"\u12"`, `"\u12G4"`, "\"tab\there\"", "\"nl\nhere\"", `"\`, `[}`, `{]`, `[1]]`, `{"a":1}}`,
 	"\xef\xbb\xbf{}", `NaN`, `Infinity`, `{"a":1,"a":2}`,
-	// long strings, taken eight bytes at a time, with what stops a word at
-	// each place in one
+	// long strings, with what needs attention at various places
 	`"` + strings.Repeat("abcdefgh", 5) + `"`, `"` + strings.Repeat("x", 17) + `<` + strings.Repeat("y", 9) + `"`,
 	`"` + strings.Repeat("x", 23) + "\xe2\x80\xa8" + strings.Repeat("y", 8) + `"`, `"` + strings.Repeat("x", 30) + `\"` + strings.Repeat("y", 8) + `"`,
 	`"` + strings.Repeat("x", 16) + "\x1f" + strings.Repeat("y", 8) + `"`, `"` + strings.Repeat("x", 16) + "\x7f\xff\xe2" + strings.Repeat("&", 9) + `"`,
@@ -137,40 +135,5 @@ func BenchmarkCompactPrettyHTML(b *testing.B) {
 	dst := make([]byte, 0, 2*len(prettyBody))
 	for b.Loop() {
 		dst, _ = AppendCompactJSON(dst[:0], prettyBody, true)
-	}
-}
-
-// TestWordTests: the eight-bytes-at-a-time tests say what the byte tables
-// say of the same eight bytes, for every byte value at every place, and for
-// every pair of values at two places (where a borrow from one byte could
-// hide or fake another).
-func TestWordTests(t *testing.T) {
-	check := func(w [8]byte) {
-		x := binary.LittleEndian.Uint64(w[:])
-		plain, html, ascii, asciiNoHTML := true, true, true, true
-		for _, c := range w {
-			plain = plain && jsonPlain[c]
-			html = html && jsonHTMLPlain[c]
-			ascii = ascii && c < 0x80 && jsonStringSafe[c]
-			asciiNoHTML = asciiNoHTML && c < 0x80 && jsonStringSafeNoHTML[c]
-		}
-		if plainWord(x) != plain || htmlWord(x) != html || asciiWordSafe(string(w[:])) != ascii || asciiWordSafeNoHTML(string(w[:])) != asciiNoHTML {
-			t.Fatalf("%q: plainWord %v (bytes: %v), htmlWord %v (%v), asciiWordSafe %v (%v), asciiWordSafeNoHTML %v (%v)",
-				w, plainWord(x), plain, htmlWord(x), html, asciiWordSafe(string(w[:])), ascii, asciiWordSafeNoHTML(string(w[:])), asciiNoHTML)
-		}
-	}
-	for p := range 8 {
-		for c := range 256 {
-			w := [8]byte{'a', 'a', 'a', 'a', 'a', 'a', 'a', 'a'}
-			w[p] = byte(c)
-			check(w)
-			for q := p + 1; q < 8; q++ {
-				for d := range 256 {
-					w[q] = byte(d)
-					check(w)
-				}
-				w[q] = 'a'
-			}
-		}
 	}
 }

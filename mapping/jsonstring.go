@@ -24,29 +24,18 @@ func AppendJSONString(dst []byte, s string) []byte { return appendJSONString(dst
 // SetEscapeHTML(false) writes strings (<, > and & as they are; U+2028 and
 // U+2029 are escaped either way).
 func appendJSONString(dst []byte, s string, html bool) []byte {
-	safe, wordSafe := &jsonStringSafe, asciiWordSafe
+	safe := &jsonStringSafe
 	if !html {
-		safe, wordSafe = &jsonStringSafeNoHTML, asciiWordSafeNoHTML
+		safe = &jsonStringSafeNoHTML
 	}
 	dst = append(dst, '"')
 	start := 0
-	run := 0 // plain ASCII bytes in a row
 	for i := 0; i < len(s); {
 		if c := s[i]; c < utf8.RuneSelf {
 			if safe[c] {
 				i++
-				// A long run is taken eight bytes at a time from its
-				// 16th byte (a word that ends early costs more than the
-				// bytes it would skip, and most runs are short).
-				if run++; run == 16 {
-					for i+8 <= len(s) && wordSafe(s[i:i+8]) {
-						i += 8
-					}
-					run = 0
-				}
 				continue
 			}
-			run = 0
 			dst = append(dst, s[start:i]...)
 			switch c {
 			case '"', '\\':
@@ -68,7 +57,6 @@ func appendJSONString(dst []byte, s string, html bool) []byte {
 			start = i
 			continue
 		}
-		run = 0
 		r, size := utf8.DecodeRuneInString(s[i:])
 		switch {
 		case r == utf8.RuneError && size == 1:
@@ -86,24 +74,4 @@ func appendJSONString(dst []byte, s string, html bool) []byte {
 	}
 	dst = append(dst, s[start:]...)
 	return append(dst, '"')
-}
-
-// asciiWordSafe reports whether json.Marshal writes all eight bytes of w
-// as they are: ASCII (other bytes need decoding), and no byte htmlWord
-// would stop at.
-func asciiWordSafe(w string) bool {
-	x := word(w)
-	return x&highs == 0 && htmlWord(x)
-}
-
-// asciiWordSafeNoHTML is asciiWordSafe without HTML escaping.
-func asciiWordSafeNoHTML(w string) bool {
-	x := word(w)
-	return x&highs == 0 && plainWord(x)
-}
-
-// word is the first eight bytes of w, little-endian.
-func word(w string) uint64 {
-	return uint64(w[0]) | uint64(w[1])<<8 | uint64(w[2])<<16 | uint64(w[3])<<24 |
-		uint64(w[4])<<32 | uint64(w[5])<<40 | uint64(w[6])<<48 | uint64(w[7])<<56
 }

@@ -11,7 +11,7 @@ var stringSeeds = []string{
 	"", "plain", `quote " and \ backslash`, "\b\f\n\r\t\x00\x01\x1f\x7f", "<script>&amp;</script>",
 	"line\u2028para\u2029end", "café ☕ 😀", "\xff\xfe bad \xe2\x80 utf-8 \xed\xa0\x80 surrogate", "\xe2\x80\xa8",
 	`{"id":1,"name":"Rex"}`, strings.Repeat("x", 100) + "\xc3",
-	// long ASCII runs, taken eight bytes at a time, stopped at each place
+	// long ASCII runs, with what needs attention at various places
 	strings.Repeat("x", 17) + "<" + strings.Repeat("y", 30), strings.Repeat("x", 16) + "é" + strings.Repeat("y", 20) + "\n",
 	strings.Repeat("x", 33) + "\u2028" + strings.Repeat("y", 15) + "\x00", strings.Repeat("abcdefgh", 9) + "\x80",
 }

@@ -37,6 +37,9 @@ func appendJSONValue(dst []byte, v any) ([]byte, bool) {
 		}
 		return append(dst, v...), true
 	case []any:
+		if v == nil {
+			return append(dst, "null"...), true // as encoding/json writes a nil slice
+		}
 		dst = append(dst, '[')
 		for i, e := range v {
 			if i > 0 {
@@ -49,6 +52,9 @@ func appendJSONValue(dst []byte, v any) ([]byte, bool) {
 		}
 		return append(dst, ']'), true
 	case map[string]any:
+		if v == nil {
+			return append(dst, "null"...), true
+		}
 		var small [16]string // most objects' keys, without an allocation
 		keys := small[:0]
 		for k := range v {

@@ -45,6 +45,7 @@ func TestAppendJSONValueAgreesWithEncodingJSON(t *testing.T) {
 		math.NaN(), math.Inf(1), math.Inf(-1),
 		json.Number("12345678901234567890123"), json.Number("-1.5e-10"), json.Number(""), json.Number("01"), json.Number("abc"), json.Number("1 "),
 		[]any{}, []any{nil, 1, "a", []any{map[string]any{}}}, map[string]any{},
+		[]any(nil), map[string]any(nil), map[string]any{"a": []any(nil), "b": map[string]any(nil)}, []any{[]any(nil)},
 		map[string]any{"b": 1, "a": []any{2.5, "x"}, "<k>": map[string]any{"z": nil, "é": true}, "": "empty key", "\xff": 1},
 		[]any{math.NaN()}, map[string]any{"a": math.Inf(1)},
 		[]string{"not", "ours"}, int64(5), map[string]string{"a": "b"}, struct{ A int }{1},

@@ -168,6 +168,11 @@ func TestShapeWithExpressions(t *testing.T) {
 			status: 200, body: `[{"name":"a"}]`,
 			want: result{Text: `["a"]`, Structured: `{"result":["a"]}`},
 		},
+		"an empty concatenation is null, as encoding/json writes a nil list": {
+			spec:   Spec{Response: ResponseSpec{Result: `{a: concat(body.x, body.y), b: concat(body.x, [1])}`}},
+			status: 200, body: `{"x":[],"y":[]}`,
+			want: result{Text: `{"a":null,"b":[1]}`, Structured: `{"a":null,"b":[1]}`},
+		},
 		"big integers stay exact through expressions": {
 			spec:   Spec{Response: ResponseSpec{Result: `{id: body.id}`}},
 			status: 200, body: `{"id":12345678901234567890123}`,

@@ -1,6 +1,7 @@
 package mapping
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/expr-lang/expr"
@@ -43,16 +44,27 @@ const (
 	stepName   = "__step"
 )
 
+// errNoMeter fails a metered call whose first argument is not the meter:
+// it cannot happen (only the patcher writes these calls, and expressions
+// cannot shadow __meter), and a call that could would not go unmetered.
+var errNoMeter = errors.New("internal error: an expression call without its meter")
+
 // meterOptions registers the two for the metered compilation; expressions
 // as written cannot call them (the first compilation does not know them).
 func meterOptions() []expr.Option {
 	return []expr.Option{
 		expr.Function(chargeName, func(args ...any) (any, error) {
-			m, _ := args[0].(*Meter)
+			m, ok := args[0].(*Meter)
+			if !ok {
+				return nil, errNoMeter
+			}
 			return m.charge(args[1], sizeOf(args[1]))
 		}),
 		expr.Function(stepName, func(args ...any) (any, error) {
-			m, _ := args[0].(*Meter)
+			m, ok := args[0].(*Meter)
+			if !ok {
+				return nil, errNoMeter
+			}
 			return m.charge(args[1], stepCost+sizeOf(args[1]))
 		}),
 	}
