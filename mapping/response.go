@@ -436,10 +436,18 @@ func decodeJSON(body []byte) (any, error) {
 	return normalizeNumbers(v), nil
 }
 
+// marshalJSON encodes a value an expression made: by appendJSONValue, or
+// by encodeJSON where that does not answer.
 func marshalJSON(v any) ([]byte, error) {
 	if b, ok := appendJSONValue(nil, v); ok {
 		return b, nil
 	}
+	return encodeJSON(v)
+}
+
+// encodeJSON is encoding/json's encoding of v, without HTML escaping or the
+// Encoder's newline.
+func encodeJSON(v any) ([]byte, error) {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
