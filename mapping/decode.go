@@ -32,13 +32,8 @@ type fastDecoder struct {
 }
 
 func (d *fastDecoder) space() {
-	for d.i < len(d.b) {
-		switch d.b[d.i] {
-		case ' ', '\t', '\n', '\r':
-			d.i++
-		default:
-			return
-		}
+	for d.i < len(d.b) && isJSONSpace[d.b[d.i]] {
+		d.i++
 	}
 }
 
@@ -172,36 +167,13 @@ func (d *fastDecoder) str() (string, bool) {
 	return "", false
 }
 
-// number reads -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)? as a
-// json.Number.
+// number reads a JSON number (scanNumber's grammar) as a json.Number.
 func (d *fastDecoder) number() (any, bool) {
-	start := d.i
-	d.eat('-')
-	switch {
-	case d.eat('0'):
-	case d.i < len(d.b) && d.b[d.i] >= '1' && d.b[d.i] <= '9':
-		d.digits()
-	default:
+	end := scanNumber(d.b, d.i)
+	if end < 0 {
 		return nil, false
 	}
-	if d.eat('.') && !d.digits() {
-		return nil, false
-	}
-	if d.eat('e') || d.eat('E') {
-		if !d.eat('+') {
-			d.eat('-')
-		}
-		if !d.digits() {
-			return nil, false
-		}
-	}
-	return json.Number(d.b[start:d.i]), true
-}
-
-func (d *fastDecoder) digits() bool {
-	start := d.i
-	for d.i < len(d.b) && d.b[d.i] >= '0' && d.b[d.i] <= '9' {
-		d.i++
-	}
-	return d.i > start
+	n := json.Number(d.b[d.i:end])
+	d.i = end
+	return n, true
 }

@@ -52,22 +52,17 @@ var errNoMeter = errors.New("internal error: an expression call without its mete
 // meterOptions registers the two for the metered compilation; expressions
 // as written cannot call them (the first compilation does not know them).
 func meterOptions() []expr.Option {
-	return []expr.Option{
-		expr.Function(chargeName, func(args ...any) (any, error) {
+	// metered charges extra and v's size to the meter in its first argument.
+	metered := func(name string, extra int) expr.Option {
+		return expr.Function(name, func(args ...any) (any, error) {
 			m, ok := args[0].(*Meter)
 			if !ok {
 				return nil, errNoMeter
 			}
-			return m.charge(args[1], sizeOf(args[1]))
-		}),
-		expr.Function(stepName, func(args ...any) (any, error) {
-			m, ok := args[0].(*Meter)
-			if !ok {
-				return nil, errNoMeter
-			}
-			return m.charge(args[1], stepCost+sizeOf(args[1]))
-		}),
+			return m.charge(args[1], extra+sizeOf(args[1]))
+		})
 	}
+	return []expr.Option{metered(chargeName, 0), metered(stepName, stepCost)}
 }
 
 func (m *Meter) charge(v any, n int) (any, error) {

@@ -95,21 +95,17 @@ func (t *Tool) shape(r *Request, status int, header http.Header, body []byte) Re
 			return t.invalidJSON(body, mediaType, syntaxError(body))
 		}
 		compact := buf[len(wrapPrefix):]
-		if !utf8.Valid(compact) {
+		structured := json.RawMessage(compact)
+		switch {
+		case !utf8.Valid(compact):
 			// JSON strings may carry invalid UTF-8; clients would see it
 			// replaced anyway, so replace it once, here, before measuring.
 			compact = bytes.ToValidUTF8(compact, []byte("\uFFFD"))
-			buf = nil
+			structured = wrapObject(compact)
+		case compact[0] != '{':
+			structured = append(buf, '}') // within its capacity
 		}
 		if len(compact) <= t.maxResult {
-			structured := json.RawMessage(compact)
-			if compact[0] != '{' {
-				if buf != nil {
-					structured = append(buf, '}') // within its capacity
-				} else {
-					structured = wrapObject(compact)
-				}
-			}
 			return Result{Text: string(compact), Structured: structured}
 		}
 	}

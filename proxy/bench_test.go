@@ -94,11 +94,7 @@ func BenchmarkPostFloor(b *testing.B) {
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			req, _ := http.NewRequest(http.MethodPost, srv.URL+"/mcp", bytes.NewReader(benchCall))
-			req.Header.Set("Content-Type", "application/json")
-			req.Header.Set("Accept", "application/json, text/event-stream")
-			req.Header.Set("MCP-Protocol-Version", "2025-11-25")
-			resp, err := client.Do(req)
+			resp, err := postCall(client, srv.URL, "")
 			if err != nil {
 				b.Error(err)
 				return
@@ -111,6 +107,22 @@ func BenchmarkPostFloor(b *testing.B) {
 
 // benchCall is the tools/call the benchmarks send.
 var benchCall = []byte(`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"get_pet","arguments":{"id":1}}}`)
+
+// postCall POSTs benchCall to base/mcp as an MCP client sends it (token,
+// if any, as the bearer).
+func postCall(client *http.Client, base, token string) (*http.Response, error) {
+	req, err := http.NewRequest(http.MethodPost, base+"/mcp", bytes.NewReader(benchCall))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	req.Header.Set("MCP-Protocol-Version", "2025-11-25")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	return client.Do(req)
+}
 
 func BenchmarkProxiedToolCall(b *testing.B) { benchProxied(b, "", "", "", true) }
 
@@ -197,14 +209,7 @@ tools:
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			req, _ := http.NewRequest(http.MethodPost, front.URL+"/mcp", bytes.NewReader(benchCall))
-			req.Header.Set("Content-Type", "application/json")
-			req.Header.Set("Accept", "application/json, text/event-stream")
-			req.Header.Set("MCP-Protocol-Version", "2025-11-25")
-			if token != "" {
-				req.Header.Set("Authorization", "Bearer "+token)
-			}
-			resp, err := client.Do(req)
+			resp, err := postCall(client, front.URL, token)
 			if err != nil {
 				b.Error(err)
 				return

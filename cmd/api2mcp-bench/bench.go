@@ -244,14 +244,7 @@ func bench(ctx context.Context, s settings, out io.Writer) error {
 	// about as many bytes: what any tools/call over HTTP costs at least.
 	post := func(url string) func(*rand.Rand) error {
 		return func(*rand.Rand) error {
-			req, err := http.NewRequest(http.MethodPost, url, strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"get_item","arguments":{"id":1}}}`))
-			if err != nil {
-				return err
-			}
-			req.Header.Set("Content-Type", "application/json")
-			req.Header.Set("Accept", "application/json, text/event-stream")
-			req.Header.Set("Mcp-Protocol-Version", "2025-06-18")
-			resp, err := client.Do(req)
+			resp, err := sendCall(client, url, "", "get_item", 1)
 			if err != nil {
 				return err
 			}
@@ -440,11 +433,13 @@ func listen(role string, h http.Handler) (string, func(), error) {
 	return "http://" + ln.Addr().String(), func() { hs.Close() }, nil
 }
 
-func toolCall(client *http.Client, front, token, tool string, id int) error {
+// sendCall POSTs a tools/call of tool with {"id": id} to url, as an MCP
+// client sends it (token, if any, as the bearer).
+func sendCall(client *http.Client, url, token, tool string, id int) (*http.Response, error) {
 	body := fmt.Sprintf(`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":%q,"arguments":{"id":%d}}}`, tool, id)
-	req, err := http.NewRequest(http.MethodPost, front+"/mcp", strings.NewReader(body))
+	req, err := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json, text/event-stream")
@@ -452,7 +447,13 @@ func toolCall(client *http.Client, front, token, tool string, id int) error {
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
-	resp, err := client.Do(req)
+	return client.Do(req)
+}
+
+// toolCall makes a tools/call through the proxy at front and checks that
+// it answered a structured result that is not an error.
+func toolCall(client *http.Client, front, token, tool string, id int) error {
+	resp, err := sendCall(client, front+"/mcp", token, tool, id)
 	if err != nil {
 		return err
 	}
